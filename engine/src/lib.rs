@@ -1,0 +1,64 @@
+//! The one place a pz session is built: every function, table function, table factory and
+//! file format registered; persistent registrations in the data directory; the codecs that
+//! carry pz plans through Ballista; and the pipelines (`simulate`, …).
+
+pub mod codec;
+pub mod context;
+pub mod data_dir;
+pub mod simulate;
+
+#[cfg(feature = "ballista")]
+pub mod ballista;
+
+pub use context::{PzContext, StatementOutcome};
+pub use data_dir::DataDir;
+
+use std::sync::Arc;
+
+use datafusion::execution::runtime_env::RuntimeEnv;
+use datafusion::execution::session_state::{SessionState, SessionStateBuilder};
+use datafusion::prelude::{SessionConfig, SessionContext};
+use pz_catalogs::hats::format::HatsFormatFactory;
+use pz_catalogs::{HatsInfoFunction, HatsTableFactory, HatsTableFunction};
+
+/// pz's version, recorded in everything it writes.
+pub const PZ_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// A session state with everything pz defines registered.
+pub fn session_state(config: SessionConfig) -> SessionState {
+    session_state_with_runtime(config, Arc::new(RuntimeEnv::default()))
+}
+
+pub fn session_state_with_runtime(config: SessionConfig, runtime: Arc<RuntimeEnv>) -> SessionState {
+    let config = config.with_information_schema(true);
+    let mut builder = SessionStateBuilder::new()
+        .with_config(config)
+        .with_runtime_env(runtime)
+        .with_default_features();
+    builder
+        .table_factories()
+        .get_or_insert_with(Default::default)
+        .insert("HATS".to_string(), Arc::new(HatsTableFactory));
+    let mut state = builder.build();
+    register(&mut state);
+    state
+}
+
+/// Registers pz's functions, table functions and formats on an existing state.
+pub fn register(state: &mut SessionState) {
+    for udf in pz_udfs::scalar_functions() {
+        // Re-registering replaces; the previous value is of no interest.
+        let _ = datafusion::execution::FunctionRegistry::register_udf(state, udf);
+    }
+    state.register_udtf("hats", Arc::new(HatsTableFunction));
+    state.register_udtf("hats_info", Arc::new(HatsInfoFunction));
+    let _ = state.register_file_format(Arc::new(HatsFormatFactory), true);
+    state
+        .table_factories_mut()
+        .insert("HATS".to_string(), Arc::new(HatsTableFactory));
+}
+
+/// A plain (non-persistent) context with pz registered: for tests and embedding.
+pub fn session_context() -> SessionContext {
+    SessionContext::new_with_state(session_state(SessionConfig::new()))
+}

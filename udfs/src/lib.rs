@@ -1,0 +1,26 @@
+//! pz's kernels and their DataFusion faces.
+//!
+//! Every function lives in its own file inside a domain folder (`astro/`, later `photoz/`,
+//! `xmatch/`, `metrics/`). Each file holds a plain Rust kernel, testable without DataFusion,
+//! and a thin `ScalarUDFImpl` around it. This crate knows nothing of storage or servers.
+
+pub mod args;
+pub mod astro;
+
+use std::sync::Arc;
+
+use datafusion::execution::FunctionRegistry;
+use datafusion::logical_expr::ScalarUDF;
+
+/// Every scalar function pz defines, ready to register.
+pub fn scalar_functions() -> Vec<Arc<ScalarUDF>> {
+    astro::functions()
+}
+
+/// Registers every pz function with a registry (a `SessionContext` or `SessionState`).
+pub fn register_all(registry: &mut dyn FunctionRegistry) -> datafusion::common::Result<()> {
+    for udf in scalar_functions() {
+        registry.register_udf(udf)?;
+    }
+    Ok(())
+}
