@@ -44,7 +44,7 @@ impl TableProviderFactory for HatsTableFactory {
                 .unwrap_or(key);
             if !HATS_OPTIONS.contains(&bare) {
                 return plan_err!(
-                    "CREATE EXTERNAL TABLE {}: unknown HATS option '{key}' (known: {})",
+                    "CREATE EXTERNAL TABLE {}: unknown HATS option '{bare}' (known: {})",
                     cmd.name,
                     HATS_OPTIONS.join(", ")
                 );

@@ -99,7 +99,7 @@ impl HatsWriteOptions {
             "overwrite" => self.overwrite = boolean(key, value)?,
             _ => {
                 return plan_err!(
-                    "unknown HATS write option '{key}' (known: catalog_name, ra, dec, \
+                    "unknown HATS write option '{bare}' (known: catalog_name, ra, dec, \
                      pixel_threshold, highest_order, lowest_order, drop_empty_siblings, \
                      sort_columns, creation_date, overwrite)"
                 )
