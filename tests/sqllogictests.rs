@@ -31,7 +31,11 @@ impl sqllogictest::AsyncDB for PzDb {
     type ColumnType = DefaultColumnType;
 
     async fn run(&mut self, sql: &str) -> Result<DBOutput<Self::ColumnType>, Self::Error> {
-        let out = self.ctx.run_last(sql).await.map_err(|e| DbError(e.strip_backtrace()))?;
+        let out = self
+            .ctx
+            .run_last(sql)
+            .await
+            .map_err(|e| DbError(e.strip_backtrace()))?;
         let Some(out) = out else {
             return Ok(DBOutput::StatementComplete(0));
         };
@@ -40,9 +44,16 @@ impl sqllogictest::AsyncDB for PzDb {
         }
         let rows = pz_tests::rows(&out.batches)
             .into_iter()
-            .map(|r| r.into_iter().map(|c| if c.is_empty() { "(empty)".into() } else { c }).collect())
+            .map(|r| {
+                r.into_iter()
+                    .map(|c| if c.is_empty() { "(empty)".into() } else { c })
+                    .collect()
+            })
             .collect();
-        Ok(DBOutput::Rows { types: vec![DefaultColumnType::Any; out.schema.fields().len()], rows })
+        Ok(DBOutput::Rows {
+            types: vec![DefaultColumnType::Any; out.schema.fields().len()],
+            rows,
+        })
     }
 
     async fn shutdown(&mut self) {}
@@ -53,7 +64,10 @@ impl sqllogictest::AsyncDB for PzDb {
 }
 
 fn main() {
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     let slt_dir = pz_tests::workspace_root().join("tests/slt");
     let mut files: Vec<PathBuf> = std::fs::read_dir(&slt_dir)
         .expect("tests/slt")
@@ -63,11 +77,19 @@ fn main() {
     files.sort();
     let filter: Option<String> = std::env::args().skip(1).find(|a| !a.starts_with('-'));
     let (_sky_dir, sky) = pz_tests::small_sky(20_000, 7);
-    let sky_root = sky.objects_dir.parent().expect("sky root").canonicalize().expect("sky");
+    let sky_root = sky
+        .objects_dir
+        .parent()
+        .expect("sky root")
+        .canonicalize()
+        .expect("sky");
     let shared = pz_tests::shared_dir();
     let (mut passed, mut failed, mut skipped) = (0, 0, 0);
     for file in files {
-        let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = file
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         if filter.as_ref().is_some_and(|f| !name.contains(f.as_str())) {
             continue;
         }
@@ -85,7 +107,11 @@ fn main() {
             script = script.replace("${SHARED}", &s.display().to_string());
         }
         let result = rt.block_on(async {
-            let mut runner = sqllogictest::Runner::new(|| async { Ok(PzDb { ctx: PzContext::ephemeral() }) });
+            let mut runner = sqllogictest::Runner::new(|| async {
+                Ok(PzDb {
+                    ctx: PzContext::ephemeral(),
+                })
+            });
             runner.run_script_async(&script).await
         });
         match result {

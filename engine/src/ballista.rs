@@ -6,6 +6,7 @@ use std::sync::Arc;
 use ballista::prelude::{SessionConfigExt, SessionContextExt};
 use ballista_core::serde::{BallistaLogicalExtensionCodec, BallistaPhysicalExtensionCodec};
 use datafusion::common::Result;
+
 use datafusion::prelude::{SessionConfig, SessionContext};
 
 use crate::codec::{PzLogicalCodec, PzPhysicalCodec};
@@ -26,5 +27,11 @@ pub fn ballista_config() -> SessionConfig {
 pub async fn standalone_context(parallelism: usize) -> Result<SessionContext> {
     let config = ballista_config().with_ballista_standalone_parallelism(parallelism.max(1));
     let state = crate::session_state(config);
-    SessionContext::standalone_with_state(state).await
+    let ctx = SessionContext::standalone_with_state(state).await?;
+    // Ballista's upgrade of the client state swaps in its own scalar function list; the
+    // scheduler and executor were built from the state above and already know pz's.
+    for udf in pz_udfs::scalar_functions() {
+        ctx.register_udf(udf.as_ref().clone());
+    }
+    Ok(ctx)
 }

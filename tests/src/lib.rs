@@ -13,12 +13,17 @@ pub fn workspace_root() -> PathBuf {
 /// `../shared` beside the project, when it is there.
 pub fn shared_dir() -> Option<PathBuf> {
     let p = workspace_root().join("../shared");
-    p.join("README.md").is_file().then(|| p.canonicalize().unwrap_or(p))
+    p.join("README.md")
+        .is_file()
+        .then(|| p.canonicalize().unwrap_or(p))
 }
 
 /// The shared HATS data, or `None` after printing why the calling test skips.
 pub fn shared_hats(test: &str) -> Option<PathBuf> {
-    match shared_dir().map(|d| d.join("data/hats")).filter(|d| d.join("objects").is_dir()) {
+    match shared_dir()
+        .map(|d| d.join("data/hats"))
+        .filter(|d| d.join("objects").is_dir())
+    {
         Some(d) => Some(d),
         None => {
             println!("SKIP {test}: ../shared/data/hats is not beside the project");
@@ -45,7 +50,10 @@ pub fn rows(batches: &[RecordBatch]) -> Vec<Vec<String>> {
 }
 
 /// A small mock sky, written once per test process into a temp dir kept for its life.
-pub fn small_sky(objects: usize, seed: u64) -> (tempfile::TempDir, pz_engine::simulate::SimulateSummary) {
+pub fn small_sky(
+    objects: usize,
+    seed: u64,
+) -> (tempfile::TempDir, pz_engine::simulate::SimulateSummary) {
     let dir = tempfile::tempdir().expect("temp dir");
     let cfg = pz_engine::simulate::SimulateConfig {
         objects,

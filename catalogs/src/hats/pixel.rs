@@ -67,11 +67,12 @@ pub fn intersects_any(range: &Range<u64>, sorted: &[Range<u64>]) -> bool {
 
 /// Adaptive partitioning as hats-import does it.
 ///
-/// `histogram` holds row counts at `highest_order` (index = pixel). Starting there, four
-/// sibling pixels merge into their parent while their summed count stays at or under
-/// `threshold`, up to `lowest_order`. With `drop_empty_siblings`, a lone non-empty pixel
-/// whose three siblings are empty stays at its own order instead of growing into a parent
-/// that is mostly empty sky. Returns the non-empty leaves in nested (`_healpix_29`) order.
+/// `histogram` holds row counts at `highest_order` (key = pixel). Without
+/// `drop_empty_siblings` a leaf is the largest pixel (order ≥ `lowest_order`) whose rows fit
+/// under `threshold`. With it (hats-import's default), a pixel only absorbs its children
+/// when more than one of them holds rows, so leaves do not spread over empty sky. Either
+/// way the work starts from the coarsest order at which every pixel fits the threshold.
+/// Returns the non-empty leaves in nested (`_healpix_29`) order with their row counts.
 pub fn align_partitions(
     histogram: &std::collections::BTreeMap<u64, u64>,
     highest_order: u8,
@@ -79,47 +80,86 @@ pub fn align_partitions(
     threshold: u64,
     drop_empty_siblings: bool,
 ) -> Vec<(Pixel, u64)> {
-    // Work on sparse maps, order by order: `leaves` are finished, `open` may still merge.
-    let mut leaves: Vec<(Pixel, u64)> = Vec::new();
-    let mut open: std::collections::BTreeMap<u64, u64> = histogram
+    use std::collections::BTreeMap;
+    // Counts per order, from the histogram down to `lowest_order`.
+    let mut levels: Vec<BTreeMap<u64, u64>> = vec![BTreeMap::new(); highest_order as usize + 1];
+    levels[highest_order as usize] = histogram
         .iter()
         .filter(|(_, &c)| c > 0)
         .map(|(&p, &c)| (p, c))
         .collect();
-    // Pixels at the current order whose subtree already holds finished leaves: their
-    // parents can never merge.
-    let mut blocked: std::collections::BTreeSet<u64> = Default::default();
-    let mut order = highest_order;
-    while order > lowest_order {
-        // parent -> (summed count, non-empty children)
-        let mut parents: std::collections::BTreeMap<u64, (u64, u8)> = Default::default();
-        for (&p, &c) in &open {
-            let e = parents.entry(p >> 2).or_insert((0, 0));
-            e.0 += c;
-            e.1 += 1;
+    for k in (lowest_order..highest_order).rev() {
+        let mut up = BTreeMap::new();
+        for (&p, &c) in &levels[k as usize + 1] {
+            *up.entry(p >> 2).or_insert(0) += c;
         }
-        let blocked_parents: std::collections::BTreeSet<u64> =
-            blocked.iter().map(|p| p >> 2).collect();
-        let mut next = std::collections::BTreeMap::new();
-        let mut next_blocked = blocked_parents.clone();
-        for (parent, (sum, nonempty)) in parents {
-            let lone = drop_empty_siblings && nonempty == 1;
-            if !blocked_parents.contains(&parent) && sum <= threshold && !lone {
-                next.insert(parent, sum);
-            } else {
-                for child in parent * 4..parent * 4 + 4 {
-                    if let Some(&c) = open.get(&child) {
-                        leaves.push((Pixel::new(order, child), c));
+        levels[k as usize] = up;
+    }
+
+    // As hats-import does (`use_lower_order`): start from the coarsest order, at or below
+    // `highest_order`, at which every pixel still fits the threshold.
+    let mut highest_order = highest_order;
+    for k in (lowest_order + 1..=highest_order).rev() {
+        if levels[k as usize].values().any(|&c| c > threshold) {
+            break;
+        }
+        highest_order = k;
+    }
+
+    if drop_empty_siblings {
+        // From high order to low, a pixel takes over everything beneath it when its rows fit
+        // the threshold and more than one of its four children holds rows (a lone child
+        // keeps its own, smaller pixel). A later, lower-order collapse overrides.
+        let mut final_order: BTreeMap<u64, u8> = levels[highest_order as usize]
+            .keys()
+            .map(|&p| (p, highest_order))
+            .collect();
+        for k in (lowest_order..highest_order).rev() {
+            let below = &levels[k as usize + 1];
+            for (&p, &sum) in &levels[k as usize] {
+                let quad_max = (p * 4..p * 4 + 4)
+                    .map(|c| below.get(&c).copied().unwrap_or(0))
+                    .max()
+                    .unwrap_or(0);
+                if sum != quad_max && sum <= threshold {
+                    let shift = 2 * (highest_order - k) as u32;
+                    for (_, o) in final_order.range_mut(p << shift..(p + 1) << shift) {
+                        *o = k;
                     }
                 }
-                next_blocked.insert(parent);
             }
         }
-        open = next;
-        blocked = next_blocked;
-        order -= 1;
+        let mut leaves: BTreeMap<Pixel, u64> = BTreeMap::new();
+        for (&p, &k) in &final_order {
+            let px = Pixel::new(k, p >> (2 * (highest_order - k) as u32));
+            leaves
+                .entry(px)
+                .or_insert_with(|| levels[k as usize][&px.pixel]);
+        }
+        let mut leaves: Vec<(Pixel, u64)> = leaves.into_iter().collect();
+        leaves.sort_by_key(|(px, _)| px.range29().start);
+        return leaves;
     }
-    leaves.extend(open.into_iter().map(|(p, c)| (Pixel::new(order, p), c)));
+
+    // Without dropping siblings: the largest pixel, from low order to high, whose rows fit.
+    let mut leaves: Vec<(Pixel, u64)> = Vec::new();
+    let mut stack: Vec<Pixel> = levels[lowest_order as usize]
+        .keys()
+        .map(|&p| Pixel::new(lowest_order, p))
+        .collect();
+    while let Some(px) = stack.pop() {
+        let count = levels[px.order as usize][&px.pixel];
+        if count <= threshold || px.order == highest_order {
+            leaves.push((px, count));
+        } else {
+            let below = &levels[px.order as usize + 1];
+            for c in px.pixel * 4..px.pixel * 4 + 4 {
+                if below.contains_key(&c) {
+                    stack.push(Pixel::new(px.order + 1, c));
+                }
+            }
+        }
+    }
     leaves.sort_by_key(|(px, _)| px.range29().start);
     leaves
 }

@@ -1,5 +1,5 @@
-//! `pz simulate`: a mock LSST sky — a HATS object catalog, its truth table and a reference
-//! redshift catalog — made from pz's own SEDs, filters and error model.
+//! `pz simulate`: a mock LSST sky — a HATS object catalog, its truth table, a reference
+//! redshift catalog and which object each reference redshift came from — made from pz's own SEDs, filters and error model.
 //!
 //! Galaxy types, magnitudes and redshifts follow the functional forms of the Benítez (2000)
 //! HDFN prior (type fractions falling with magnitude, p(z | T, m) ∝ z^α exp(−(z/z_m)^α)),
@@ -66,6 +66,7 @@ pub struct SimulateSummary {
     pub objects_dir: PathBuf,
     pub truth_path: PathBuf,
     pub specz_path: PathBuf,
+    pub specz_truth_path: PathBuf,
     pub hats: HatsWriteSummary,
     pub specz_rows: usize,
     pub specz_matched: usize,
@@ -199,7 +200,8 @@ fn write_parquet(path: &Path, batch: &RecordBatch) -> Result<()> {
     Ok(())
 }
 
-/// Writes a mock sky into `cfg.out`: `objects/` (HATS), `truth.parquet`, `specz.parquet`.
+/// Writes a mock sky into `cfg.out`: `objects/` (HATS), `truth.parquet`, `specz.parquet`,
+/// `specz_truth.parquet`.
 pub fn simulate(cfg: &SimulateConfig) -> Result<SimulateSummary> {
     if cfg.objects == 0 {
         return plan_err!("simulate: --objects must be at least 1");
@@ -391,7 +393,6 @@ pub fn simulate(cfg: &SimulateConfig) -> Result<SimulateSummary> {
             Field::new("z_err", DataType::Float32, false),
             Field::new("z_flag", DataType::Int16, false),
             Field::new("survey", DataType::Utf8, false),
-            Field::new("true_objectId", DataType::Int64, false),
         ])),
         vec![
             Arc::new(Int64Array::from_iter_values(1..=total as i64)),
@@ -407,6 +408,20 @@ pub fn simulate(cfg: &SimulateConfig) -> Result<SimulateSummary> {
             Arc::new(StringArray::from_iter_values(
                 order.iter().map(|&i| s_survey[i]),
             )),
+        ],
+    )?;
+    let specz_path = cfg.out.join("specz.parquet");
+    write_parquet(&specz_path, &specz)?;
+
+    // Which object each reference redshift was drawn from (−1: none), and how far it moved.
+    let specz_truth = RecordBatch::try_new(
+        Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Int64, false),
+            Field::new("true_objectId", DataType::Int64, false),
+            Field::new("true_sep_arcsec", DataType::Float64, false),
+        ])),
+        vec![
+            Arc::new(Int64Array::from_iter_values(1..=total as i64)),
             Arc::new(Int64Array::from_iter_values(order.iter().map(|&i| {
                 if i < chosen.len() {
                     object_ids[chosen[i]]
@@ -414,15 +429,27 @@ pub fn simulate(cfg: &SimulateConfig) -> Result<SimulateSummary> {
                     -1
                 }
             }))),
+            Arc::new(Float64Array::from_iter_values(order.iter().map(|&i| {
+                if i < chosen.len() {
+                    let g = &galaxies[chosen[i]];
+                    pz_udfs::astro::ang_sep::ang_sep_arcsec(g.ra, g.dec, s_ra[i], s_dec[i])
+                        .ok()
+                        .flatten()
+                        .unwrap_or(f64::NAN)
+                } else {
+                    f64::NAN
+                }
+            }))),
         ],
     )?;
-    let specz_path = cfg.out.join("specz.parquet");
-    write_parquet(&specz_path, &specz)?;
+    let specz_truth_path = cfg.out.join("specz_truth.parquet");
+    write_parquet(&specz_truth_path, &specz_truth)?;
 
     Ok(SimulateSummary {
         objects_dir,
         truth_path,
         specz_path,
+        specz_truth_path,
         hats,
         specz_rows: total,
         specz_matched: chosen.len(),
