@@ -52,7 +52,7 @@ fn first_i64(batches: &[datafusion::arrow::array::RecordBatch]) -> Option<i64> {
         .column(0)
         .as_any()
         .downcast_ref::<datafusion::arrow::array::Int64Array>()?;
-    (a.len() > 0).then(|| a.value(0))
+    (!a.is_empty()).then(|| a.value(0))
 }
 
 pub async fn run(args: &DemoArgs) -> Result<(), CliError> {

@@ -40,7 +40,7 @@ impl PzContext {
     }
 
     pub async fn open_with_config(data_dir: DataDir, config: SessionConfig) -> Result<Self> {
-        let ctx = SessionContext::new_with_state(crate::session_state(config));
+        let ctx = SessionContext::new_with_state(crate::session_state(config)).enable_url_table();
         let mut warnings = Vec::new();
         for (name, ddl) in data_dir.tables()? {
             if let Err(e) = ctx.sql(&ddl).await {

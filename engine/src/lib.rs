@@ -59,6 +59,7 @@ pub fn register(state: &mut SessionState) {
 }
 
 /// A plain (non-persistent) context with pz registered: for tests and embedding.
+/// Files can be queried by path (`SELECT * FROM 'x.parquet'`).
 pub fn session_context() -> SessionContext {
-    SessionContext::new_with_state(session_state(SessionConfig::new()))
+    SessionContext::new_with_state(session_state(SessionConfig::new())).enable_url_table()
 }

@@ -87,20 +87,23 @@ fn collect(e: &Expr, ra_col: &str, dec_col: &str, out: &mut Vec<SkyRegion>) {
             collect(left, ra_col, dec_col, out);
             collect(right, ra_col, dec_col, out);
         }
-        Expr::ScalarFunction(f) if f.func.name() == "cone" && f.args.len() == 5 => {
-            if is_column(&f.args[0], ra_col) && is_column(&f.args[1], dec_col) {
-                if let (Some(ra), Some(dec), Some(r)) = (
-                    literal_f64(&f.args[2]),
-                    literal_f64(&f.args[3]),
-                    literal_f64(&f.args[4]),
-                ) {
-                    if ra.is_finite() && (-90.0..=90.0).contains(&dec) && r >= 0.0 {
-                        out.push(SkyRegion::Cone {
-                            ra,
-                            dec,
-                            radius_deg: r,
-                        });
-                    }
+        Expr::ScalarFunction(f)
+            if f.func.name() == "cone"
+                && f.args.len() == 5
+                && is_column(&f.args[0], ra_col)
+                && is_column(&f.args[1], dec_col) =>
+        {
+            if let (Some(ra), Some(dec), Some(r)) = (
+                literal_f64(&f.args[2]),
+                literal_f64(&f.args[3]),
+                literal_f64(&f.args[4]),
+            ) {
+                if ra.is_finite() && (-90.0..=90.0).contains(&dec) && r >= 0.0 {
+                    out.push(SkyRegion::Cone {
+                        ra,
+                        dec,
+                        radius_deg: r,
+                    });
                 }
             }
         }

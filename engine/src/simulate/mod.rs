@@ -221,8 +221,8 @@ pub fn simulate(cfg: &SimulateConfig) -> Result<SimulateSummary> {
     for _ in 0..n {
         galaxies.push(draw_galaxy(&mut rng, &table, cfg, w, h));
     }
-    let mut mags = vec![Vec::with_capacity(n); 6];
-    let mut errs = vec![Vec::with_capacity(n); 6];
+    let mut mags: Vec<Vec<f32>> = (0..6).map(|_| Vec::with_capacity(n)).collect();
+    let mut errs: Vec<Vec<f32>> = (0..6).map(|_| Vec::with_capacity(n)).collect();
     for g in &galaxies {
         for b in 0..6 {
             let (m, e) = observe(&mut rng, b, g.mag_true[b]);

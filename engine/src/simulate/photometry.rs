@@ -228,8 +228,8 @@ mod tests {
         assert!(igm_transmission(6000.0, 3.0) == 1.0);
         assert!(igm_transmission(4500.0, 3.0) < 0.8);
         // S/N 5 at the 5σ depth.
-        for b in 0..6 {
-            let e = mag_error(b, DEPTH_5SIGMA[b]);
+        for (b, depth) in DEPTH_5SIGMA.iter().enumerate() {
+            let e = mag_error(b, *depth);
             assert!((e - 0.2).abs() < 0.01, "band {b}: {e}");
         }
     }

@@ -1,0 +1,133 @@
+//! The `pz` binary as users drive it.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn pz(data_dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_pz"))
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(args)
+        .env_remove("PZ_DATA_DIR")
+        .output()
+        .expect("run pz")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn help_explains_every_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = pz(dir.path(), &["--help"]);
+    assert!(o.status.success());
+    let text = stdout(&o);
+    for cmd in ["sql", "simulate", "demo", "bench", "--data-dir"] {
+        assert!(text.contains(cmd), "pz --help lacks {cmd}:\n{text}");
+    }
+    for (cmd, flags) in [
+        (vec!["sql"], vec!["--command", "--file", "--format", "--output"]),
+        (vec!["simulate"], vec!["--objects", "--specz", "--seed", "--out"]),
+        (vec!["demo"], vec!["--dir"]),
+        (vec!["bench", "scan"], vec!["--radius", "--lsdb-python"]),
+    ] {
+        let mut args = cmd.clone();
+        args.push("--help");
+        let o = pz(dir.path(), &args);
+        assert!(o.status.success(), "{cmd:?} --help failed");
+        for f in flags {
+            assert!(stdout(&o).contains(f), "pz {cmd:?} --help lacks {f}");
+        }
+    }
+}
+
+#[test]
+fn sql_runs_scripts_persists_tables_and_fails_cleanly() {
+    let work = tempfile::tempdir().unwrap();
+    let data = work.path().join("data");
+    let sky = work.path().join("sky");
+    let o = pz(&data, &["simulate", "--objects", "3000", "--specz", "200", "--seed", "5", "--out", sky.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(sky.join("objects/hats.properties").is_file());
+
+    // Several statements; the last one's result is printed.
+    let create = format!(
+        "CREATE EXTERNAL TABLE objects STORED AS HATS LOCATION '{}'; SELECT count(*) AS n FROM objects",
+        sky.join("objects").display()
+    );
+    let o = pz(&data, &["sql", "-c", &create, "--format", "csv"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "n\n3000\n");
+
+    // The table survives into the next process, from any working directory.
+    let o = Command::new(env!("CARGO_BIN_EXE_pz"))
+        .current_dir(work.path())
+        .env("PZ_DATA_DIR", &data)
+        .args(["sql", "-c", "SELECT count(*) AS n FROM objects WHERE cone(ra, dec, 0.0, -30.0, 0.05)", "--format", "json"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).starts_with("{\"n\":"), "{}", stdout(&o));
+
+    // -f and --output with Parquet.
+    let script = work.path().join("q.sql");
+    std::fs::write(&script, "SELECT \"objectId\", ra, dec FROM objects ORDER BY \"objectId\" LIMIT 7;").unwrap();
+    let out = work.path().join("out.parquet");
+    let o = pz(&data, &["sql", "-f", script.to_str().unwrap(), "--format", "parquet", "--output", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = pz(&data, &["sql", "-c", &format!("SELECT count(*) AS n FROM '{}'", out.display()), "--format", "csv"]);
+    assert_eq!(stdout(&o), "n\n7\n", "{}", stderr(&o));
+
+    // An error is one clear line and a non-zero exit.
+    let o = pz(&data, &["sql", "-c", "SELECT * FROM no_such_table"]);
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.starts_with("error: ") && err.contains("no_such_table"), "{err}");
+
+    // DROP TABLE forgets it.
+    let o = pz(&data, &["sql", "-c", "DROP TABLE objects"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = pz(&data, &["sql", "-c", "SELECT count(*) FROM objects"]);
+    assert!(!o.status.success());
+}
+
+#[test]
+fn interactive_prompt_keeps_going_after_errors() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pz"))
+        .arg("--data-dir")
+        .arg(dir.path())
+        .arg("sql")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"SELECT nonsense_fn(1);\nSELECT healpix(0,\n 0.0, 0.0) AS h;\n\\q\n")
+        .unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert!(o.status.success());
+    assert!(stderr(&o).contains("nonsense_fn"), "{}", stderr(&o));
+    assert!(stdout(&o).contains("| 4 |"), "{}", stdout(&o));
+}
+
+#[test]
+fn demo_runs_on_the_embedded_sky() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = pz(dir.path(), &["demo", "--dir", dir.path().join("demo").to_str().unwrap(), "--objects", "20000", "--specz", "500"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(text.contains("cone search and brute force agree"), "{text}");
+    assert!(text.contains("HatsScanExec"), "{text}");
+}
