@@ -31,8 +31,14 @@ fn help_explains_every_command() {
         assert!(text.contains(cmd), "pz --help lacks {cmd}:\n{text}");
     }
     for (cmd, flags) in [
-        (vec!["sql"], vec!["--command", "--file", "--format", "--output"]),
-        (vec!["simulate"], vec!["--objects", "--specz", "--seed", "--out"]),
+        (
+            vec!["sql"],
+            vec!["--command", "--file", "--format", "--output"],
+        ),
+        (
+            vec!["simulate"],
+            vec!["--objects", "--specz", "--seed", "--out"],
+        ),
         (vec!["demo"], vec!["--dir"]),
         (vec!["bench", "scan"], vec!["--radius", "--lsdb-python"]),
     ] {
@@ -51,7 +57,20 @@ fn sql_runs_scripts_persists_tables_and_fails_cleanly() {
     let work = tempfile::tempdir().unwrap();
     let data = work.path().join("data");
     let sky = work.path().join("sky");
-    let o = pz(&data, &["simulate", "--objects", "3000", "--specz", "200", "--seed", "5", "--out", sky.to_str().unwrap()]);
+    let o = pz(
+        &data,
+        &[
+            "simulate",
+            "--objects",
+            "3000",
+            "--specz",
+            "200",
+            "--seed",
+            "5",
+            "--out",
+            sky.to_str().unwrap(),
+        ],
+    );
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(sky.join("objects/hats.properties").is_file());
 
@@ -68,7 +87,13 @@ fn sql_runs_scripts_persists_tables_and_fails_cleanly() {
     let o = Command::new(env!("CARGO_BIN_EXE_pz"))
         .current_dir(work.path())
         .env("PZ_DATA_DIR", &data)
-        .args(["sql", "-c", "SELECT count(*) AS n FROM objects WHERE cone(ra, dec, 0.0, -30.0, 0.05)", "--format", "json"])
+        .args([
+            "sql",
+            "-c",
+            "SELECT count(*) AS n FROM objects WHERE cone(ra, dec, 0.0, -30.0, 0.05)",
+            "--format",
+            "json",
+        ])
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
@@ -76,11 +101,35 @@ fn sql_runs_scripts_persists_tables_and_fails_cleanly() {
 
     // -f and --output with Parquet.
     let script = work.path().join("q.sql");
-    std::fs::write(&script, "SELECT \"objectId\", ra, dec FROM objects ORDER BY \"objectId\" LIMIT 7;").unwrap();
+    std::fs::write(
+        &script,
+        "SELECT \"objectId\", ra, dec FROM objects ORDER BY \"objectId\" LIMIT 7;",
+    )
+    .unwrap();
     let out = work.path().join("out.parquet");
-    let o = pz(&data, &["sql", "-f", script.to_str().unwrap(), "--format", "parquet", "--output", out.to_str().unwrap()]);
+    let o = pz(
+        &data,
+        &[
+            "sql",
+            "-f",
+            script.to_str().unwrap(),
+            "--format",
+            "parquet",
+            "--output",
+            out.to_str().unwrap(),
+        ],
+    );
     assert!(o.status.success(), "{}", stderr(&o));
-    let o = pz(&data, &["sql", "-c", &format!("SELECT count(*) AS n FROM '{}'", out.display()), "--format", "csv"]);
+    let o = pz(
+        &data,
+        &[
+            "sql",
+            "-c",
+            &format!("SELECT count(*) AS n FROM '{}'", out.display()),
+            "--format",
+            "csv",
+        ],
+    );
     assert_eq!(stdout(&o), "n\n7\n", "{}", stderr(&o));
 
     // An error is one clear line and a non-zero exit.
@@ -88,7 +137,10 @@ fn sql_runs_scripts_persists_tables_and_fails_cleanly() {
     assert!(!o.status.success());
     let err = stderr(&o);
     assert_eq!(err.trim().lines().count(), 1, "{err}");
-    assert!(err.starts_with("error: ") && err.contains("no_such_table"), "{err}");
+    assert!(
+        err.starts_with("error: ") && err.contains("no_such_table"),
+        "{err}"
+    );
 
     // DROP TABLE forgets it.
     let o = pz(&data, &["sql", "-c", "DROP TABLE objects"]);
@@ -125,7 +177,18 @@ fn interactive_prompt_keeps_going_after_errors() {
 #[test]
 fn demo_runs_on_the_embedded_sky() {
     let dir = tempfile::tempdir().unwrap();
-    let o = pz(dir.path(), &["demo", "--dir", dir.path().join("demo").to_str().unwrap(), "--objects", "20000", "--specz", "500"]);
+    let o = pz(
+        dir.path(),
+        &[
+            "demo",
+            "--dir",
+            dir.path().join("demo").to_str().unwrap(),
+            "--objects",
+            "20000",
+            "--specz",
+            "500",
+        ],
+    );
     assert!(o.status.success(), "{}", stderr(&o));
     let text = stdout(&o);
     assert!(text.contains("cone search and brute force agree"), "{text}");

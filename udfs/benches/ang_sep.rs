@@ -13,11 +13,27 @@ fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("ang_sep");
     g.throughput(Throughput::Elements(n as u64));
     g.bench_function("pairs", |b| {
-        b.iter(|| pts.iter().map(|&(ra, dec)| ang_sep_arcsec(ra, dec, 0.0, -30.0).ok().flatten().unwrap_or(0.0)).sum::<f64>())
+        b.iter(|| {
+            pts.iter()
+                .map(|&(ra, dec)| {
+                    ang_sep_arcsec(ra, dec, 0.0, -30.0)
+                        .ok()
+                        .flatten()
+                        .unwrap_or(0.0)
+                })
+                .sum::<f64>()
+        })
     });
-    let cone = Cone::new(0.0, -30.0, 0.5).ok().flatten().expect("valid cone");
+    let cone = Cone::new(0.0, -30.0, 0.5)
+        .ok()
+        .flatten()
+        .expect("valid cone");
     g.bench_function("cone_contains", |b| {
-        b.iter(|| pts.iter().filter(|&&(ra, dec)| cone.contains(ra, dec).ok().flatten().unwrap_or(false)).count())
+        b.iter(|| {
+            pts.iter()
+                .filter(|&&(ra, dec)| cone.contains(ra, dec).ok().flatten().unwrap_or(false))
+                .count()
+        })
     });
     g.finish();
 }

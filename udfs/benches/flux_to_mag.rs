@@ -12,7 +12,9 @@ fn bench(c: &mut Criterion) {
     let flux: Vec<f64> = (0..n).map(|i| (i as f64 - 5_000.0) * 0.37).collect();
     let mut g = c.benchmark_group("flux_to_mag");
     g.throughput(Throughput::Elements(n as u64));
-    g.bench_function("kernel", |b| b.iter(|| flux.iter().filter_map(|&f| flux_to_mag(f)).sum::<f64>()));
+    g.bench_function("kernel", |b| {
+        b.iter(|| flux.iter().filter_map(|&f| flux_to_mag(f)).sum::<f64>())
+    });
     let udf = FluxToMagFunc::new();
     let arr: ArrayRef = Arc::new(Float64Array::from(flux.clone()));
     g.bench_function("udf", |b| {
