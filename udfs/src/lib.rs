@@ -6,6 +6,7 @@
 
 pub mod args;
 pub mod astro;
+pub mod xmatch;
 
 use std::sync::Arc;
 

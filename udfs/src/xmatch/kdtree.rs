@@ -1,0 +1,191 @@
+//! A static 3-d tree over unit vectors: k nearest neighbours within a chord radius.
+//!
+//! Points on the sphere become unit vectors; the great-circle order of distances equals the
+//! order of chord (Euclidean) distances, so an exact Euclidean search answers the sky
+//! question with no special cases at RA = 0/360 or the poles.
+
+/// Unit vector of (ra, dec) in degrees.
+#[inline]
+pub fn unit_vector(ra_deg: f64, dec_deg: f64) -> [f64; 3] {
+    let (sr, cr) = ra_deg.to_radians().sin_cos();
+    let (sd, cd) = dec_deg.to_radians().sin_cos();
+    [cd * cr, cd * sr, sd]
+}
+
+/// Chord length of an angular separation in arcseconds.
+#[inline]
+pub fn chord_of_arcsec(arcsec: f64) -> f64 {
+    2.0 * (arcsec / 3600.0).to_radians().mul_add(0.5, 0.0).sin()
+}
+
+#[derive(Debug, Clone)]
+pub struct KdTree {
+    points: Vec<[f64; 3]>,
+    /// Original index of each stored point (points are permuted into tree order).
+    index: Vec<u32>,
+}
+
+const LEAF: usize = 16;
+
+impl KdTree {
+    /// Builds the tree; `points[i]` keeps the id `i`.
+    pub fn build(points: Vec<[f64; 3]>) -> Self {
+        let mut index: Vec<u32> = (0..points.len() as u32).collect();
+        let mut pts = points;
+        build_rec(&mut pts, &mut index, 0);
+        KdTree { points: pts, index }
+    }
+
+    pub fn len(&self) -> usize {
+        self.points.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.points.is_empty()
+    }
+
+    /// The `k` nearest points to `q` with squared chord distance ≤ `max_d2`, nearest first,
+    /// ties broken by the smaller original index. Appends (id, squared chord) to `out`.
+    pub fn knn_within(&self, q: &[f64; 3], k: usize, max_d2: f64, out: &mut Vec<(u32, f64)>) {
+        out.clear();
+        if k == 0 || self.points.is_empty() {
+            return;
+        }
+        let mut best: Vec<(f64, u32)> = Vec::with_capacity(k + 1);
+        self.search(0, self.points.len(), 0, q, k, max_d2, &mut best);
+        out.extend(best.into_iter().map(|(d, i)| (i, d)));
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn search(
+        &self,
+        lo: usize,
+        hi: usize,
+        depth: usize,
+        q: &[f64; 3],
+        k: usize,
+        max_d2: f64,
+        best: &mut Vec<(f64, u32)>,
+    ) {
+        if hi - lo <= LEAF {
+            for i in lo..hi {
+                let p = &self.points[i];
+                let d = sq(p[0] - q[0]) + sq(p[1] - q[1]) + sq(p[2] - q[2]);
+                if d <= max_d2 {
+                    insert(best, k, (d, self.index[i]));
+                }
+            }
+            return;
+        }
+        let axis = depth % 3;
+        let mid = lo + (hi - lo) / 2;
+        // The pivot stays at `mid`: everything before it is ≤ it on this axis, after it ≥.
+        let p = &self.points[mid];
+        let d = sq(p[0] - q[0]) + sq(p[1] - q[1]) + sq(p[2] - q[2]);
+        if d <= max_d2 {
+            insert(best, k, (d, self.index[mid]));
+        }
+        let diff = q[axis] - p[axis];
+        let (near, far) = if diff < 0.0 {
+            ((lo, mid), (mid + 1, hi))
+        } else {
+            ((mid + 1, hi), (lo, mid))
+        };
+        self.search(near.0, near.1, depth + 1, q, k, max_d2, best);
+        let bound = if best.len() == k {
+            best[k - 1].0.min(max_d2)
+        } else {
+            max_d2
+        };
+        if diff * diff <= bound {
+            self.search(far.0, far.1, depth + 1, q, k, max_d2, best);
+        }
+    }
+}
+
+#[inline]
+fn sq(x: f64) -> f64 {
+    x * x
+}
+
+/// Keeps `best` sorted by (distance, id) and at most `k` long.
+#[inline]
+fn insert(best: &mut Vec<(f64, u32)>, k: usize, cand: (f64, u32)) {
+    if best.len() == k {
+        let last = best[k - 1];
+        if (cand.0, cand.1) >= (last.0, last.1) {
+            return;
+        }
+        best.pop();
+    }
+    let pos = best.partition_point(|b| (b.0, b.1) < (cand.0, cand.1));
+    best.insert(pos, cand);
+}
+
+fn build_rec(pts: &mut [[f64; 3]], idx: &mut [u32], depth: usize) {
+    let n = pts.len();
+    if n <= LEAF {
+        return;
+    }
+    let axis = depth % 3;
+    let mid = n / 2;
+    // Partial sort of an index permutation, then apply it to both slices.
+    let mut order: Vec<usize> = (0..n).collect();
+    order.select_nth_unstable_by(mid, |&a, &b| pts[a][axis].total_cmp(&pts[b][axis]));
+    let p2: Vec<[f64; 3]> = order.iter().map(|&i| pts[i]).collect();
+    let i2: Vec<u32> = order.iter().map(|&i| idx[i]).collect();
+    pts.copy_from_slice(&p2);
+    idx.copy_from_slice(&i2);
+    let (pl, pr) = pts.split_at_mut(mid);
+    let (il, ir) = idx.split_at_mut(mid);
+    build_rec(pl, il, depth + 1);
+    build_rec(&mut pr[1..], &mut ir[1..], depth + 1);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn matches_brute_force() {
+        // Points clustered around RA 0 and the south pole.
+        let mut pts = Vec::new();
+        let mut s = 12345u64;
+        let mut rnd = || {
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (s >> 11) as f64 / (1u64 << 53) as f64
+        };
+        for _ in 0..3000 {
+            pts.push(unit_vector(
+                (rnd() - 0.5) * 0.2 + 360.0,
+                -30.0 + (rnd() - 0.5) * 0.1,
+            ));
+        }
+        for _ in 0..3000 {
+            pts.push(unit_vector(rnd() * 360.0, -89.95 + rnd() * 0.05));
+        }
+        let tree = KdTree::build(pts.clone());
+        let max = chord_of_arcsec(30.0);
+        let mut out = Vec::new();
+        for qi in (0..pts.len()).step_by(37) {
+            let q = pts[qi];
+            tree.knn_within(&q, 5, max * max, &mut out);
+            let mut brute: Vec<(u32, f64)> = pts
+                .iter()
+                .enumerate()
+                .map(|(i, p)| {
+                    (
+                        i as u32,
+                        sq(p[0] - q[0]) + sq(p[1] - q[1]) + sq(p[2] - q[2]),
+                    )
+                })
+                .filter(|(_, d)| *d <= max * max)
+                .collect();
+            brute.sort_by(|a, b| (a.1, a.0).partial_cmp(&(b.1, b.0)).unwrap());
+            brute.truncate(5);
+            assert_eq!(out, brute, "query {qi}");
+        }
+    }
+}
