@@ -2,6 +2,7 @@
 //! writer that produces them.
 
 pub mod hats;
+pub mod xmatch;
 
 pub use hats::catalog::HatsCatalog;
 pub use hats::factory::{HatsInfoFunction, HatsTableFactory, HatsTableFunction};

@@ -19,6 +19,7 @@ use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::execution::session_state::{SessionState, SessionStateBuilder};
 use datafusion::prelude::{SessionConfig, SessionContext};
 use pz_catalogs::hats::format::HatsFormatFactory;
+use pz_catalogs::xmatch::CrossmatchFunction;
 use pz_catalogs::{HatsInfoFunction, HatsTableFactory, HatsTableFunction};
 
 /// pz's version, recorded in everything it writes.
@@ -52,6 +53,8 @@ pub fn register(state: &mut SessionState) {
     }
     state.register_udtf("hats", Arc::new(HatsTableFunction));
     state.register_udtf("hats_info", Arc::new(HatsInfoFunction));
+    let catalogs = Arc::clone(state.catalog_list());
+    state.register_udtf("crossmatch", Arc::new(CrossmatchFunction::new(catalogs)));
     let _ = state.register_file_format(Arc::new(HatsFormatFactory), true);
     state
         .table_factories_mut()
