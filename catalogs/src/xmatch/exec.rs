@@ -38,12 +38,25 @@ impl CrossmatchSpec {
     /// Left columns, right columns (clashing names suffixed with their table's name),
     /// `dist_arcsec`, `match_rank`.
     pub fn output_schema(&self) -> SchemaRef {
-        let ls = &self.left.catalog.schema;
-        let rs = &self.right.catalog.schema;
-        let (lsuf, rsuf) = if self.left_name == self.right_name {
+        Self::schema_for(
+            &self.left.catalog.schema,
+            &self.right.catalog.schema,
+            &self.left_name,
+            &self.right_name,
+        )
+    }
+
+    /// The output schema for inputs of these schemas and names.
+    pub fn schema_for(
+        ls: &SchemaRef,
+        rs: &SchemaRef,
+        left_name: &str,
+        right_name: &str,
+    ) -> SchemaRef {
+        let (lsuf, rsuf) = if left_name == right_name {
             ("left".to_string(), "right".to_string())
         } else {
-            (self.left_name.clone(), self.right_name.clone())
+            (left_name.to_string(), right_name.to_string())
         };
         let mut fields = Vec::new();
         for f in ls.fields() {
@@ -245,9 +258,17 @@ pub struct CrossmatchExec {
     assignment: Vec<Vec<usize>>,
     schema: SchemaRef,
     properties: Arc<PlanProperties>,
+    /// Keeps temporary inputs alive while the plan exists.
+    scratch: Option<Arc<dyn std::any::Any + Send + Sync>>,
 }
 
 impl CrossmatchExec {
+    /// Ties the life of temporary input catalogs to this plan.
+    pub fn with_scratch(mut self, scratch: Arc<dyn std::any::Any + Send + Sync>) -> Self {
+        self.scratch = Some(scratch);
+        self
+    }
+
     pub fn try_new(spec: CrossmatchSpec, target_partitions: usize) -> Result<Self> {
         let margin = spec.usable_margin();
         let tasks = align(
@@ -278,6 +299,7 @@ impl CrossmatchExec {
             assignment,
             schema,
             properties,
+            scratch: None,
         })
     }
 
@@ -343,6 +365,7 @@ impl ExecutionPlan for CrossmatchExec {
         let spec = self.spec.clone();
         let tasks = Arc::clone(&self.tasks);
         let schema = self.schema.clone();
+        let scratch = self.scratch.clone();
         if spec.unique {
             let k = spec.n_neighbors;
             let fut = async move {
@@ -351,7 +374,9 @@ impl ExecutionPlan for CrossmatchExec {
                     for i in mine {
                         outputs.push(run_task(&spec, &schema, i, &tasks[i])?);
                     }
-                    assign_unique(outputs, &schema, k)
+                    let out = assign_unique(outputs, &schema, k);
+                    drop(scratch);
+                    out
                 })
                 .await
                 .map_err(|e| exec_datafusion_err!("crossmatch task failed: {e}"))??;
@@ -365,9 +390,13 @@ impl ExecutionPlan for CrossmatchExec {
         }
         let stream = futures::stream::iter(mine).then(move |i| {
             let (spec, tasks, schema) = (spec.clone(), Arc::clone(&tasks), schema.clone());
+            // Temporary inputs must outlive every task that reads them.
+            let keep = scratch.clone();
             async move {
                 tokio::task::spawn_blocking(move || {
-                    run_task(&spec, &schema, i, &tasks[i]).map(|o| o.batch)
+                    let out = run_task(&spec, &schema, i, &tasks[i]).map(|o| o.batch);
+                    drop(keep);
+                    out
                 })
                 .await
                 .map_err(|e| exec_datafusion_err!("crossmatch task failed: {e}"))?
