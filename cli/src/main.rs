@@ -5,6 +5,7 @@ mod demo;
 mod error;
 mod output;
 mod sql;
+mod tsm;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -33,6 +34,8 @@ enum Command {
     Simulate(SimulateArgs),
     /// The main job on the embedded default sky: simulate, then query it.
     Demo(demo::DemoArgs),
+    /// Training Set Maker: cross-match reference redshifts with a HATS object catalog.
+    Tsm(tsm::TsmArgs),
     /// Benchmarks of whole jobs.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -137,6 +140,7 @@ fn main() -> ExitCode {
             Command::Sql(args) => sql::run(args, &cli.data_dir).await,
             Command::Simulate(args) => run_simulate(args),
             Command::Demo(args) => demo::run(args).await,
+            Command::Tsm(args) => tsm::run(args).await,
             Command::Bench(cmd) => bench::run(cmd).await,
         }
     });

@@ -5,6 +5,7 @@
 pub mod codec;
 pub mod context;
 pub mod data_dir;
+pub mod pipelines;
 pub mod simulate;
 
 #[cfg(feature = "ballista")]

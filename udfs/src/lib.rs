@@ -6,6 +6,7 @@
 
 pub mod args;
 pub mod astro;
+pub mod sampling;
 pub mod xmatch;
 
 use std::sync::Arc;
@@ -15,7 +16,9 @@ use datafusion::logical_expr::ScalarUDF;
 
 /// Every scalar function pz defines, ready to register.
 pub fn scalar_functions() -> Vec<Arc<ScalarUDF>> {
-    astro::functions()
+    let mut f = astro::functions();
+    f.extend(sampling::functions());
+    f
 }
 
 /// Registers every pz function with a registry (a `SessionContext` or `SessionState`).

@@ -1,0 +1,4 @@
+//! Whole jobs built from pz's SQL: the training set maker (`tsm`), and those to come.
+
+pub mod provenance;
+pub mod tsm;
