@@ -218,8 +218,12 @@ mod tests {
 
     #[test]
     fn lyman_break_drops_u_at_high_z() {
-        let c = ab_colours(1.0, 0.0, 3.0);
-        assert!(c[0] - c[1] > 1.5, "u−g = {}", c[0] - c[1]);
+        // At z = 2 the Lyman limit (2735 Å observed) is blueward of u; at z = 3 (3647 Å) it
+        // blanks half the band and the forest absorbs the rest: a u-dropout.
+        let c2 = ab_colours(1.0, 0.0, 2.0);
+        let c3 = ab_colours(1.0, 0.0, 3.0);
+        let (ug2, ug3) = (c2[0] - c2[1], c3[0] - c3[1]);
+        assert!(ug3 > 1.0 && ug3 - ug2 > 0.8, "u−g {ug2} at z=2, {ug3} at z=3");
     }
 
     #[test]
