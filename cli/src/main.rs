@@ -1,6 +1,7 @@
 //! `pz`: photometric redshifts for LSST on Apache DataFusion.
 
 mod bench;
+mod crc;
 mod demo;
 mod error;
 mod output;
@@ -36,6 +37,8 @@ enum Command {
     Demo(demo::DemoArgs),
     /// Training Set Maker: cross-match reference redshifts with a HATS object catalog.
     Tsm(tsm::TsmArgs),
+    /// Combine reference redshift catalogs: homogenize flags, mark or remove duplicates.
+    CombineRedshifts(crc::CrcArgs),
     /// Benchmarks of whole jobs.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -141,6 +144,7 @@ fn main() -> ExitCode {
             Command::Simulate(args) => run_simulate(args),
             Command::Demo(args) => demo::run(args).await,
             Command::Tsm(args) => tsm::run(args).await,
+            Command::CombineRedshifts(args) => crc::run(args).await,
             Command::Bench(cmd) => bench::run(cmd).await,
         }
     });

@@ -1,4 +1,6 @@
 //! Whole jobs built from pz's SQL: the training set maker (`tsm`), and those to come.
 
+pub mod crc;
+pub mod flags;
 pub mod provenance;
 pub mod tsm;

@@ -223,7 +223,10 @@ mod tests {
         let c2 = ab_colours(1.0, 0.0, 2.0);
         let c3 = ab_colours(1.0, 0.0, 3.0);
         let (ug2, ug3) = (c2[0] - c2[1], c3[0] - c3[1]);
-        assert!(ug3 > 1.0 && ug3 - ug2 > 0.8, "u−g {ug2} at z=2, {ug3} at z=3");
+        assert!(
+            ug3 > 1.0 && ug3 - ug2 > 0.8,
+            "u−g {ug2} at z=2, {ug3} at z=3"
+        );
     }
 
     #[test]
