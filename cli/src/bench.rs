@@ -12,6 +12,209 @@ use crate::error::CliError;
 pub enum BenchCommand {
     /// Time a full scan and a cone query of a HATS catalog.
     Scan(ScanArgs),
+    /// Cross-match a redshift catalog with an object catalog, pz and LSDB side by side.
+    Crossmatch(CrossmatchArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct CrossmatchArgs {
+    /// Directory holding the HATS catalogs (left, right and its margin), as
+    /// ../shared/reference/import_hats.py writes them.
+    #[arg(long, value_name = "DIR")]
+    hats: PathBuf,
+    /// Left catalog (under --hats).
+    #[arg(long, default_value = "specz")]
+    left: String,
+    /// Right catalog (under --hats).
+    #[arg(long, default_value = "objects")]
+    right: String,
+    #[arg(long, default_value_t = 1.0)]
+    radius_arcsec: f64,
+    #[arg(long, default_value_t = 1)]
+    n_neighbors: usize,
+    /// Warm repetitions in the same process, after the first run.
+    #[arg(long, default_value_t = 3)]
+    repeat: usize,
+    /// Where the pairs go (pz's and LSDB's).
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+    /// A Python with lsdb: run ../shared/reference/lsdb_crossmatch.py in the same run.
+    #[arg(long, value_name = "PYTHON")]
+    lsdb_python: Option<PathBuf>,
+    /// LSDB's script (default: ../shared/reference/lsdb_crossmatch.py).
+    #[arg(long, value_name = "FILE")]
+    lsdb_script: Option<PathBuf>,
+    /// Ids of the two sides.
+    #[arg(long, default_value = "id")]
+    left_id: String,
+    #[arg(long, default_value = "objectId")]
+    right_id: String,
+}
+
+fn pairs_of(
+    path: &std::path::Path,
+    left: &str,
+    right: &str,
+) -> Result<Vec<(i64, i64, f64)>, CliError> {
+    use datafusion::arrow::array::{Float64Array, Int64Array};
+    let f = std::fs::File::open(path).map_err(CliError::io(path))?;
+    let reader =
+        parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(f)?.build()?;
+    let mut out = Vec::new();
+    for b in reader {
+        let b = b?;
+        let get = |n: &str| {
+            b.column_by_name(n)
+                .cloned()
+                .ok_or_else(|| CliError::Usage(format!("{}: no column {n}", path.display())))
+        };
+        let l = datafusion::arrow::compute::cast(
+            &get(left)?,
+            &datafusion::arrow::datatypes::DataType::Int64,
+        )?;
+        let r = datafusion::arrow::compute::cast(
+            &get(right)?,
+            &datafusion::arrow::datatypes::DataType::Int64,
+        )?;
+        let d = datafusion::arrow::compute::cast(
+            &get("dist_arcsec")?,
+            &datafusion::arrow::datatypes::DataType::Float64,
+        )?;
+        let (l, r, d) = (
+            l.as_any()
+                .downcast_ref::<Int64Array>()
+                .cloned()
+                .unwrap_or_else(|| Int64Array::from(Vec::<i64>::new())),
+            r.as_any()
+                .downcast_ref::<Int64Array>()
+                .cloned()
+                .unwrap_or_else(|| Int64Array::from(Vec::<i64>::new())),
+            d.as_any()
+                .downcast_ref::<Float64Array>()
+                .cloned()
+                .unwrap_or_else(|| Float64Array::from(Vec::<f64>::new())),
+        );
+        for i in 0..l.len() {
+            out.push((l.value(i), r.value(i), d.value(i)));
+        }
+    }
+    out.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+    Ok(out)
+}
+
+async fn crossmatch(a: &CrossmatchArgs) -> Result<(), CliError> {
+    let start = Instant::now();
+    std::fs::create_dir_all(&a.out).map_err(CliError::io(&a.out))?;
+    let left =
+        std::fs::canonicalize(a.hats.join(&a.left)).map_err(CliError::io(a.hats.join(&a.left)))?;
+    let right = std::fs::canonicalize(a.hats.join(&a.right))
+        .map_err(CliError::io(a.hats.join(&a.right)))?;
+    let pz_out = a.out.join("pz_pairs.parquet");
+    let _ = std::fs::remove_file(&pz_out);
+    let ctx = pz_engine::session_context();
+    let q = |l: &std::path::Path, r: &std::path::Path| {
+        format!(
+            "SELECT \"{}\", \"{}\", dist_arcsec FROM crossmatch('{}', '{}', {}, {}) ORDER BY 1, 3",
+            a.left_id,
+            a.right_id,
+            l.display(),
+            r.display(),
+            a.radius_arcsec,
+            a.n_neighbors
+        )
+    };
+    let sql = q(&left, &right);
+    ctx.sql(&format!(
+        "COPY ({sql}) TO '{}' STORED AS PARQUET",
+        pz_out.display()
+    ))
+    .await?
+    .collect()
+    .await?;
+    let cold = start.elapsed().as_secs_f64();
+    let cold_rss = peak_rss_mib();
+    let mut warm = Vec::new();
+    let mut rows = 0;
+    for _ in 0..a.repeat {
+        let t = Instant::now();
+        rows = count(&ctx, &sql).await?;
+        warm.push(t.elapsed().as_secs_f64());
+    }
+    let best = warm.iter().cloned().fold(f64::INFINITY, f64::min);
+    let pz = serde_json::json!({
+        "tool": "pz", "rows": rows, "process_wall_s": cold, "warm_best_s": if warm.is_empty() { None } else { Some(best) },
+        "peak_rss_mib": cold_rss, "radius_arcsec": a.radius_arcsec, "n_neighbors": a.n_neighbors,
+    });
+    println!("{pz}");
+    let Some(python) = &a.lsdb_python else {
+        return Ok(());
+    };
+    let script = a
+        .lsdb_script
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("../shared/reference/lsdb_crossmatch.py"));
+    let lsdb_out = a.out.join("lsdb_pairs.parquet");
+    let mut cmd = std::process::Command::new(python);
+    cmd.arg(&script)
+        .args([
+            "--hats",
+            &a.hats.display().to_string(),
+            "--left",
+            &a.left,
+            "--right",
+            &a.right,
+        ])
+        .args([
+            "--radius-arcsec",
+            &a.radius_arcsec.to_string(),
+            "--n-neighbors",
+            &a.n_neighbors.to_string(),
+        ])
+        .args([
+            "--out",
+            &lsdb_out.display().to_string(),
+            "--repeat",
+            &a.repeat.to_string(),
+        ]);
+    let out = cmd.output().map_err(CliError::io(python))?;
+    if !out.status.success() {
+        return Err(CliError::Usage(format!(
+            "the LSDB reference failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+                .lines()
+                .last()
+                .unwrap_or("")
+        )));
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text.lines().last().unwrap_or("{}");
+    println!("{line}");
+    let lsdb: serde_json::Value = serde_json::from_str(line)
+        .map_err(|e| CliError::Usage(format!("LSDB printed no JSON: {e}")))?;
+    let ours = pairs_of(&pz_out, &a.left_id, &a.right_id)?;
+    let theirs = pairs_of(&lsdb_out, &a.left_id, &a.right_id)?;
+    let same = ours.len() == theirs.len()
+        && ours
+            .iter()
+            .zip(&theirs)
+            .all(|(x, y)| x.0 == y.0 && x.1 == y.1);
+    let max_dist_diff = ours
+        .iter()
+        .zip(&theirs)
+        .map(|(x, y)| (x.2 - y.2).abs())
+        .fold(0.0, f64::max);
+    let g = |k: &str| lsdb.get(k).and_then(|v| v.as_f64());
+    println!(
+        "{}",
+        serde_json::json!({
+            "identical_pairs": same, "pz_pairs": ours.len(), "lsdb_pairs": theirs.len(),
+            "max_dist_diff_arcsec": max_dist_diff,
+            "speedup_cold_process": g("process_wall_s").map(|l| l / cold),
+            "speedup_warm": g("warm_s").map(|l| l / best),
+            "peak_rss_ratio_pz_over_lsdb": g("peak_rss_mib").zip(cold_rss).map(|(l, p)| p / l),
+        })
+    );
+    Ok(())
 }
 
 #[derive(clap::Args, Debug)]
@@ -58,6 +261,7 @@ fn peak_rss_mib() -> Option<f64> {
 pub async fn run(cmd: &BenchCommand) -> Result<(), CliError> {
     match cmd {
         BenchCommand::Scan(a) => scan(a).await,
+        BenchCommand::Crossmatch(a) => crossmatch(a).await,
     }
 }
 

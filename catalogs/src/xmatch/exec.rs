@@ -32,6 +32,10 @@ pub struct CrossmatchSpec {
     pub n_neighbors: usize,
     /// One-to-one: each right row goes to at most one left row, the closest.
     pub unique: bool,
+    /// Columns the query uses from each side (None: all). Unread columns come out null and
+    /// are projected away above the plan.
+    pub left_read: Option<Vec<String>>,
+    pub right_read: Option<Vec<String>>,
 }
 
 impl CrossmatchSpec {
@@ -97,6 +101,45 @@ struct TaskOutput {
     right_keys: Vec<(u64, u64)>,
 }
 
+/// The columns of `full` to read: those named (plus position and index columns), in order.
+fn read_schema(
+    full: &SchemaRef,
+    wanted: &Option<Vec<String>>,
+    props: &crate::hats::properties::CatalogProperties,
+) -> Result<SchemaRef> {
+    let Some(w) = wanted else {
+        return Ok(full.clone());
+    };
+    let keep: Vec<usize> = full
+        .fields()
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| {
+            let n = f.name();
+            w.iter().any(|x| x == n)
+                || *n == props.ra_column
+                || *n == props.dec_column
+                || props.healpix_column.as_deref() == Some(n.as_str())
+        })
+        .map(|(i, _)| i)
+        .collect();
+    Ok(Arc::new(full.project(&keep)?))
+}
+
+/// `rows`' columns laid out as `full`, null where a column was not read.
+fn widen(rows: &RecordBatch, full: &SchemaRef, idx: &UInt32Array) -> Result<Vec<ArrayRef>> {
+    full.fields()
+        .iter()
+        .map(|f| match rows.column_by_name(f.name()) {
+            Some(c) => Ok(take(c.as_ref(), idx, None)?),
+            None => Ok(datafusion::arrow::array::new_null_array(
+                f.data_type(),
+                idx.len(),
+            )),
+        })
+        .collect()
+}
+
 fn run_task(
     spec: &CrossmatchSpec,
     schema: &SchemaRef,
@@ -105,27 +148,29 @@ fn run_task(
 ) -> Result<TaskOutput> {
     let left = &spec.left.catalog;
     let right = &spec.right.catalog;
+    let lschema = read_schema(&left.schema, &spec.left_read, &left.properties)?;
+    let rschema = read_schema(&right.schema, &spec.right_read, &right.properties)?;
     let lrows = read_partitions(
         left,
         &[task.left_partition],
         &[task.pixel.range29()],
-        &left.schema,
+        &lschema,
     )?;
     let mut rbatches = vec![read_partitions(
         right,
         &task.right_partitions,
         &task.search_ranges,
-        &right.schema,
+        &rschema,
     )?];
     if let Some(m) = spec.usable_margin() {
         rbatches.push(read_partitions(
             m,
             &task.margin_partitions,
             &task.search_ranges,
-            &right.schema,
+            &rschema,
         )?);
     }
-    let rrows = concat_batches(&right.schema, &rbatches)?;
+    let rrows = concat_batches(&rschema, &rbatches)?;
     let (lra, ldec) = (
         f64_column(&lrows, &left.properties.ra_column)?,
         f64_column(&lrows, &left.properties.dec_column)?,
@@ -158,12 +203,8 @@ fn run_task(
     let li = UInt32Array::from_iter_values(matches.iter().map(|m| m.left));
     let ri = UInt32Array::from_iter_values(matches.iter().map(|m| m.right));
     let mut cols: Vec<ArrayRef> = Vec::with_capacity(schema.fields().len());
-    for c in lrows.columns() {
-        cols.push(take(c.as_ref(), &li, None)?);
-    }
-    for c in rrows.columns() {
-        cols.push(take(c.as_ref(), &ri, None)?);
-    }
+    cols.extend(widen(&lrows, &left.schema, &li)?);
+    cols.extend(widen(&rrows, &right.schema, &ri)?);
     cols.push(Arc::new(Float64Array::from_iter_values(
         matches.iter().map(|m| m.dist_arcsec),
     )));

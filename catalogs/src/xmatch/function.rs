@@ -333,7 +333,32 @@ impl TableProvider for CrossmatchTable {
         _limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
         let scratch = Arc::new(TempCatalogs::new());
+        // Which input columns the projection needs (None: all).
+        let (nl, nr) = (
+            self.left.schema().fields().len(),
+            self.right.schema().fields().len(),
+        );
+        let (left_read, right_read) = match projection {
+            None => (None, None),
+            Some(p) => {
+                let ls = self.left.schema();
+                let rs = self.right.schema();
+                let l = p
+                    .iter()
+                    .filter(|&&i| i < nl)
+                    .map(|&i| ls.field(i).name().clone())
+                    .collect();
+                let r = p
+                    .iter()
+                    .filter(|&&i| i >= nl && i < nl + nr)
+                    .map(|&i| rs.field(i - nl).name().clone())
+                    .collect();
+                (Some(l), Some(r))
+            }
+        };
         let spec = CrossmatchSpec {
+            left_read,
+            right_read,
             left: self.left.to_hats(state, &scratch).await?,
             right: self.right.to_hats(state, &scratch).await?,
             left_name: self.left.name().to_string(),
