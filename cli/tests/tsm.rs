@@ -232,3 +232,67 @@ fn training_set_maker() {
         .collect();
     assert!(leftovers.is_empty());
 }
+
+/// Flux columns become AB magnitudes (and their errors magnitude errors), dereddened with
+/// the catalog's E(B−V).
+#[test]
+fn fluxes_become_dereddened_magnitudes() {
+    let w = tempfile::tempdir().unwrap();
+    let data = w.path().join("data");
+    let sky = w.path().join("sky");
+    ok(&pz(
+        &[
+            "simulate",
+            "--objects",
+            "5000",
+            "--specz",
+            "300",
+            "--seed",
+            "4",
+            "--out",
+            sky.to_str().unwrap(),
+        ],
+        &data,
+    ));
+    let fluxcat = w.path().join("fluxes");
+    // An object catalog in fluxes (nJy), as Rubin's are, with E(B−V) per object.
+    sql(&data, &format!(
+        "COPY (SELECT \"objectId\", ra, dec, power(10.0, (31.4 - mag_g) / 2.5) AS \"g_cModelFlux\", \
+                0.1 * power(10.0, (31.4 - mag_g) / 2.5) AS \"g_cModelFluxErr\", \
+                power(10.0, (31.4 - mag_i) / 2.5) AS \"i_cModelFlux\", 0.05 AS ebv, mag_g AS orig_g, mag_i AS orig_i \
+         FROM hats('{}') WHERE mag_g < 90 AND mag_i < 90) TO '{}' STORED AS HATS",
+        sky.join("objects").display(),
+        fluxcat.display()
+    ));
+    let out = w.path().join("ts");
+    ok(&pz(
+        &[
+            "tsm",
+            "--redshift",
+            sky.join("specz.parquet").to_str().unwrap(),
+            "--objects",
+            fluxcat.to_str().unwrap(),
+            "--flux-to-mag",
+            "--deredden",
+            "sfd",
+            "--ebv-column",
+            "ebv",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        &data,
+    ));
+    let f = out.join("training_set.parquet");
+    let r = sql(
+        &data,
+        &format!(
+            "SELECT count(*) > 100 AS some, \
+                max(abs(\"g_cModelMag\" - (orig_g - 3.64 * 0.05))) < 1e-4 AS g_ok, \
+                max(abs(\"i_cModelMag\" - (orig_i - 2.06 * 0.05))) < 1e-4 AS i_ok, \
+                max(abs(\"g_cModelMagErr\" - 0.1085736)) < 1e-6 AS err_ok \
+         FROM '{}'",
+            f.display()
+        ),
+    );
+    assert_eq!(r, "some,g_ok,i_ok,err_ok\ntrue,true,true,true\n");
+}

@@ -128,7 +128,7 @@ impl TableFunctionImpl for CrossmatchFunction {
         }
         if radius > self.max_radius_arcsec {
             return plan_err!(
-                "crossmatch: radius_arcsec {radius} is above the maximum of {} arcsec",
+                "crossmatch: radius_arcsec {radius} is above the maximum of {} arcsec (set PZ_CROSSMATCH_MAX_RADIUS_ARCSEC to change it)",
                 self.max_radius_arcsec
             );
         }
