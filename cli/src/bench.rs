@@ -98,7 +98,7 @@ fn pairs_of(
             out.push((l.value(i), r.value(i), d.value(i)));
         }
     }
-    out.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+    out.sort_by_key(|p| (p.0, p.1));
     Ok(out)
 }
 

@@ -73,8 +73,20 @@ async fn check(left: Vec<(f64, f64)>, right: Vec<(f64, f64)>, threshold: u64, r:
     };
     let lb = batch(&lids, &left, "lid");
     let rb = batch(&rids, &right, "rid");
-    let ls = write_hats(&[lb.clone()], lb.schema(), &dir.path().join("left"), &opts).unwrap();
-    let rs = write_hats(&[rb.clone()], rb.schema(), &dir.path().join("right"), &opts).unwrap();
+    let ls = write_hats(
+        std::slice::from_ref(&lb),
+        lb.schema(),
+        &dir.path().join("left"),
+        &opts,
+    )
+    .unwrap();
+    let rs = write_hats(
+        std::slice::from_ref(&rb),
+        rb.schema(),
+        &dir.path().join("right"),
+        &opts,
+    )
+    .unwrap();
     assert!(
         ls.partitions.len() > 4 && rs.partitions.len() > 4,
         "want many partitions"

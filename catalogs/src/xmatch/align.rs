@@ -28,7 +28,8 @@ pub fn grown_pixel_ranges(px: Pixel, radius_arcsec: f64) -> Vec<Range<u64>> {
         + (radius_arcsec / 3600.0).to_radians()
         + 1e-9;
     if reach >= std::f64::consts::PI {
-        return vec![0..(12u64 << 58)];
+        let whole_sky = 0..(12u64 << 58);
+        return std::iter::once(whole_sky).collect();
     }
     // Fine enough that the cover hugs the cone, coarse enough to stay small.
     let depth = (px.order + 4).min(ORDER_29);

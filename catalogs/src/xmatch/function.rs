@@ -135,7 +135,7 @@ impl TableFunctionImpl for CrossmatchFunction {
         let k = match literal(args, 3) {
             None => 1,
             Some(v) => match v.cast_to(&datafusion::arrow::datatypes::DataType::Int64) {
-                Ok(ScalarValue::Int64(Some(k))) if k >= 1 && k <= 1000 => k as usize,
+                Ok(ScalarValue::Int64(Some(k))) if (1..=1000).contains(&k) => k as usize,
                 _ => {
                     return plan_err!(
                         "crossmatch: n_neighbors must be a whole number from 1 to 1000, got {v}"

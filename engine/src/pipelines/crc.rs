@@ -130,7 +130,7 @@ impl CrcConfig {
         if self.inputs.is_empty() {
             return plan_err!("combine-redshifts: give at least one --input");
         }
-        if !(self.radius_arcsec > 0.0) {
+        if self.radius_arcsec.is_nan() || self.radius_arcsec <= 0.0 {
             return plan_err!("combine-redshifts: the duplicate radius must be positive");
         }
         if self.max_neighbors == 0 {
@@ -358,9 +358,8 @@ impl CrcConfig {
                     )
                 }
             };
-            let f = if z.is_null(r) || !z.value(r).is_finite() {
-                0
-            } else if flag.is_null(r) {
+            // No redshift, or no flag: nothing to vouch for it.
+            let f = if z.is_null(r) || !z.value(r).is_finite() || flag.is_null(r) {
                 0
             } else if l.quality_like {
                 quality_flag(flag.value(r)).unwrap_or(0)
@@ -592,9 +591,9 @@ impl CrcConfig {
                 }
             }
             let mut members: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
-            for i in 0..n {
+            for (i, t) in tie.iter_mut().enumerate() {
                 if is_star(i) {
-                    tie[i] = Some(3);
+                    *t = Some(3);
                     continue;
                 }
                 let r = find(&mut parent, i);

@@ -170,7 +170,7 @@ impl Translation {
 /// A quality-like flag in [0, 1]: 0→0, (0, 0.7)→1, [0.7, 0.9)→2, [0.9, 0.99)→3, [0.99, 1]→4.
 pub fn quality_flag(q: f64) -> Option<i32> {
     Some(match q {
-        q if q == 0.0 => 0,
+        0.0 => 0,
         q if q > 0.0 && q < 0.7 => 1,
         q if (0.7..0.9).contains(&q) => 2,
         q if (0.9..0.99).contains(&q) => 3,

@@ -129,7 +129,7 @@ impl TsmConfig {
     }
 
     fn validate(&self) -> Result<()> {
-        if !(self.radius_arcsec > 0.0) {
+        if self.radius_arcsec.is_nan() || self.radius_arcsec <= 0.0 {
             return plan_err!(
                 "tsm: --radius-arcsec must be positive, got {}",
                 self.radius_arcsec
