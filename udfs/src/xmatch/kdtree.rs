@@ -30,10 +30,10 @@ const LEAF: usize = 16;
 impl KdTree {
     /// Builds the tree; `points[i]` keeps the id `i`.
     pub fn build(points: Vec<[f64; 3]>) -> Self {
-        let mut index: Vec<u32> = (0..points.len() as u32).collect();
-        let mut pts = points;
-        build_rec(&mut pts, &mut index, 0);
-        KdTree { points: pts, index }
+        let mut items: Vec<([f64; 3], u32)> = points.into_iter().zip(0u32..).collect();
+        build_rec(&mut items, 0);
+        let (points, index) = items.into_iter().unzip();
+        KdTree { points, index }
     }
 
     pub fn len(&self) -> usize {
@@ -122,24 +122,19 @@ fn insert(best: &mut Vec<(f64, u32)>, k: usize, cand: (f64, u32)) {
     best.insert(pos, cand);
 }
 
-fn build_rec(pts: &mut [[f64; 3]], idx: &mut [u32], depth: usize) {
-    let n = pts.len();
+/// Puts the median on `axis` at the middle, smaller before, larger after, then recurses on
+/// both sides (the median itself stays put), in place.
+fn build_rec(items: &mut [([f64; 3], u32)], depth: usize) {
+    let n = items.len();
     if n <= LEAF {
         return;
     }
     let axis = depth % 3;
     let mid = n / 2;
-    // Partial sort of an index permutation, then apply it to both slices.
-    let mut order: Vec<usize> = (0..n).collect();
-    order.select_nth_unstable_by(mid, |&a, &b| pts[a][axis].total_cmp(&pts[b][axis]));
-    let p2: Vec<[f64; 3]> = order.iter().map(|&i| pts[i]).collect();
-    let i2: Vec<u32> = order.iter().map(|&i| idx[i]).collect();
-    pts.copy_from_slice(&p2);
-    idx.copy_from_slice(&i2);
-    let (pl, pr) = pts.split_at_mut(mid);
-    let (il, ir) = idx.split_at_mut(mid);
-    build_rec(pl, il, depth + 1);
-    build_rec(&mut pr[1..], &mut ir[1..], depth + 1);
+    items.select_nth_unstable_by(mid, |a, b| a.0[axis].total_cmp(&b.0[axis]));
+    let (left, right) = items.split_at_mut(mid);
+    build_rec(left, depth + 1);
+    build_rec(&mut right[1..], depth + 1);
 }
 
 #[cfg(test)]
