@@ -19,6 +19,7 @@ use pz_udfs::xmatch::nearest_within;
 use serde::Serialize;
 
 use super::flags::{quality_flag, Translation, VALID_FLAGS};
+use super::output::{quote_ident, quote_str, StagedDir};
 use super::provenance::{checksum, InputRecord};
 use crate::PzContext;
 
@@ -89,14 +90,6 @@ pub struct CrcSummary {
     pub duplicate_groups: usize,
     pub unresolved_ties: usize,
     pub seconds: f64,
-}
-
-fn quote_ident(s: &str) -> String {
-    format!("\"{}\"", s.replace('"', "\"\""))
-}
-
-fn quote_str(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "''"))
 }
 
 /// One catalog loaded with standard names and types.
@@ -390,16 +383,7 @@ impl CrcConfig {
     pub async fn run(&self) -> Result<CrcSummary> {
         let t0 = Instant::now();
         self.validate()?;
-        if self.out.exists()
-            && std::fs::read_dir(&self.out)
-                .map(|mut d| d.next().is_some())
-                .unwrap_or(true)
-        {
-            return plan_err!(
-                "combine-redshifts: {} exists and is not empty",
-                self.out.display()
-            );
-        }
+        StagedDir::check_free(&self.out, "combine-redshifts")?;
         let translation = match &self.translation {
             Some(p) => Translation::from_file(p)?,
             None => Translation::default_rules()?,
@@ -423,36 +407,12 @@ impl CrcConfig {
         let rows_in = combined.num_rows();
         let (result, groups, ties) = self.resolve(combined)?;
 
-        let parent = self
-            .out
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        std::fs::create_dir_all(parent)
-            .map_err(|e| exec_datafusion_err!("{}: {e}", parent.display()))?;
-        let tmp = parent.join(format!(".crc.pz-tmp-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&tmp);
-        std::fs::create_dir_all(&tmp)
-            .map_err(|e| exec_datafusion_err!("{}: {e}", tmp.display()))?;
+        let staged = StagedDir::create(&self.out, "combine-redshifts")?;
         let rows_out = result.num_rows();
-        let written = self.write(&ctx, result, &tmp, &inputs, rows_in, t0).await;
-        let file = match written {
-            Ok(f) => f,
-            Err(e) => {
-                let _ = std::fs::remove_dir_all(&tmp);
-                return Err(e);
-            }
-        };
-        if self.out.exists() {
-            let _ = std::fs::remove_dir(&self.out);
-        }
-        std::fs::rename(&tmp, &self.out).map_err(|e| {
-            let _ = std::fs::remove_dir_all(&tmp);
-            exec_datafusion_err!(
-                "combine-redshifts: cannot move the output to {}: {e}",
-                self.out.display()
-            )
-        })?;
+        let file = self
+            .write(&ctx, result, staged.path(), &inputs, rows_in, t0)
+            .await?;
+        staged.commit()?;
         Ok(CrcSummary {
             output: self.out.join(file),
             rows_in,

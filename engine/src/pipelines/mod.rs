@@ -2,5 +2,6 @@
 
 pub mod crc;
 pub mod flags;
+pub mod output;
 pub mod provenance;
 pub mod tsm;

@@ -11,6 +11,7 @@ use datafusion::arrow::array::Int64Array;
 use datafusion::common::{exec_datafusion_err, plan_err, Result};
 use serde::Serialize;
 
+use super::output::{quote_ident, quote_str, StagedDir};
 use super::provenance::{checksum, InputRecord};
 use crate::PzContext;
 
@@ -74,14 +75,6 @@ pub struct TsmSummary {
     pub rows: u64,
     pub training_rows: u64,
     pub seconds: f64,
-}
-
-fn quote_ident(s: &str) -> String {
-    format!("\"{}\"", s.replace('"', "\"\""))
-}
-
-fn quote_str(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "''"))
 }
 
 /// The LSST band a column is about, from names like `mag_g`, `g_cModelFlux`, `flux_g`.
@@ -334,59 +327,15 @@ impl TsmConfig {
     pub async fn run(&self) -> Result<TsmSummary> {
         let t0 = Instant::now();
         self.validate()?;
-        if self.out.exists()
-            && std::fs::read_dir(&self.out)
-                .map(|mut d| d.next().is_some())
-                .unwrap_or(true)
-        {
-            return plan_err!("tsm: {} exists and is not empty", self.out.display());
-        }
+        StagedDir::check_free(&self.out, "tsm")?;
         let ctx = PzContext::ephemeral();
         self.register(&ctx).await?;
         let sql = self.sql(&ctx).await?;
-
-        // Build in a temporary sibling; move into place only when everything is written.
-        let parent = self
-            .out
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        std::fs::create_dir_all(parent)
-            .map_err(|e| exec_datafusion_err!("{}: {e}", parent.display()))?;
-        let tmp = parent.join(format!(
-            ".{}.pz-tmp-{}",
-            self.out
-                .file_name()
-                .map(|s| s.to_string_lossy().into_owned())
-                .unwrap_or_default(),
-            std::process::id()
-        ));
-        let _ = std::fs::remove_dir_all(&tmp);
-        std::fs::create_dir_all(&tmp)
-            .map_err(|e| exec_datafusion_err!("{}: {e}", tmp.display()))?;
-        let result = self.write(&ctx, &sql, &tmp, t0).await;
-        match result {
-            Ok(mut summary) => {
-                if self.out.exists() {
-                    let _ = std::fs::remove_dir(&self.out);
-                }
-                std::fs::rename(&tmp, &self.out).map_err(|e| {
-                    let _ = std::fs::remove_dir_all(&tmp);
-                    exec_datafusion_err!(
-                        "tsm: cannot move the output to {}: {e}",
-                        self.out.display()
-                    )
-                })?;
-                summary.output = self
-                    .out
-                    .join(summary.output.file_name().unwrap_or_default());
-                Ok(summary)
-            }
-            Err(e) => {
-                let _ = std::fs::remove_dir_all(&tmp);
-                Err(e)
-            }
-        }
+        let staged = StagedDir::create(&self.out, "tsm")?;
+        let mut summary = self.write(&ctx, &sql, staged.path(), t0).await?;
+        staged.commit()?;
+        summary.output = self.out.join(&summary.output);
+        Ok(summary)
     }
 
     async fn count(ctx: &PzContext, sql: &str) -> Result<u64> {
