@@ -153,6 +153,25 @@ pub async fn run(args: &DemoArgs) -> Result<(), CliError> {
         "SELECT survey, z_flag, count(*) AS n, round(median(z), 3) AS z_median FROM specz GROUP BY 1, 2 ORDER BY 1, 2",
     )
     .await?;
+    let specz_truth =
+        std::fs::canonicalize(&s.specz_truth_path).map_err(CliError::io(&s.specz_truth_path))?;
+    ctx.run_last(&format!(
+        "CREATE EXTERNAL TABLE specz_truth STORED AS PARQUET LOCATION '{}'",
+        quote(&specz_truth)
+    ))
+    .await?;
+    show(
+        &ctx,
+        "a training set: reference redshifts cross-matched to the objects within 1\" (nearest), \
+         checked against the objects they were drawn from",
+        "SELECT count(*) AS pairs, \
+         sum(CASE WHEN x.\"objectId\" = t.\"true_objectId\" THEN 1 ELSE 0 END) AS on_true_object, \
+         sum(CASE WHEN t.\"true_objectId\" = -1 THEN 1 ELSE 0 END) AS chance_matches, \
+         round(median(dist_arcsec), 3) AS median_sep_arcsec, \
+         sum(CASE WHEN seeded_uniform(42, x.id) < 0.7 THEN 1 ELSE 0 END) AS training \
+         FROM crossmatch('specz', 'objects', 1.0) x JOIN specz_truth t ON x.id = t.id",
+    )
+    .await?;
     println!(
         "\ndone in {:.2} s; the sky is in {}",
         t0.elapsed().as_secs_f64(),

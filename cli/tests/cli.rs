@@ -193,4 +193,5 @@ fn demo_runs_on_the_embedded_sky() {
     let text = stdout(&o);
     assert!(text.contains("cone search and brute force agree"), "{text}");
     assert!(text.contains("HatsScanExec"), "{text}");
+    assert!(text.contains("on_true_object"), "{text}");
 }
