@@ -56,6 +56,7 @@ pub fn register(state: &mut SessionState) {
     state.register_udtf("hats_info", Arc::new(HatsInfoFunction));
     let catalogs = Arc::clone(state.catalog_list());
     state.register_udtf("crossmatch", Arc::new(CrossmatchFunction::new(catalogs)));
+    // With overwrite = true registration cannot fail (it only refuses to replace otherwise).
     let _ = state.register_file_format(Arc::new(HatsFormatFactory), true);
     state
         .table_factories_mut()

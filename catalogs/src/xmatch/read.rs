@@ -2,7 +2,6 @@
 
 use std::fs::File;
 use std::ops::Range;
-use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, BooleanArray, Float64Array, Int64Array, RecordBatch};
 use datafusion::arrow::compute::{cast, concat_batches, filter_record_batch};
@@ -105,8 +104,4 @@ pub fn f64_column(batch: &RecordBatch, name: &str) -> Result<Float64Array> {
         .downcast_ref::<Float64Array>()
         .cloned()
         .ok_or_else(|| exec_datafusion_err!("column '{name}' is not numeric"))
-}
-
-pub fn project(schema: &SchemaRef) -> SchemaRef {
-    Arc::clone(schema)
 }
