@@ -176,21 +176,7 @@ async fn crossmatch(a: &CrossmatchArgs) -> Result<(), CliError> {
             "--repeat",
             &a.repeat.to_string(),
         ]);
-    let out = cmd.output().map_err(CliError::io(python))?;
-    if !out.status.success() {
-        return Err(CliError::Usage(format!(
-            "the LSDB reference failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-                .lines()
-                .last()
-                .unwrap_or("")
-        )));
-    }
-    let text = String::from_utf8_lossy(&out.stdout);
-    let line = text.lines().last().unwrap_or("{}");
-    println!("{line}");
-    let lsdb: serde_json::Value = serde_json::from_str(line)
-        .map_err(|e| CliError::Usage(format!("LSDB printed no JSON: {e}")))?;
+    let lsdb = run_reference(&mut cmd, python)?;
     let ours = pairs_of(&pz_out, &a.left_id, &a.right_id)?;
     let theirs = pairs_of(&lsdb_out, &a.left_id, &a.right_id)?;
     let same = ours.len() == theirs.len()
@@ -243,6 +229,26 @@ pub struct ScanArgs {
     /// run and report the ratios.
     #[arg(long, value_name = "PYTHON")]
     lsdb_python: Option<PathBuf>,
+}
+
+/// Runs a Python reference, echoes and parses the JSON line it ends with.
+fn run_reference(
+    cmd: &mut std::process::Command,
+    python: &std::path::Path,
+) -> Result<serde_json::Value, CliError> {
+    let out = cmd.output().map_err(CliError::io(python))?;
+    if !out.status.success() {
+        let err = String::from_utf8_lossy(&out.stderr);
+        return Err(CliError::Usage(format!(
+            "the LSDB reference failed: {}",
+            err.lines().last().unwrap_or("")
+        )));
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text.lines().last().unwrap_or("{}");
+    println!("{line}");
+    serde_json::from_str(line)
+        .map_err(|e| CliError::Usage(format!("the LSDB reference printed no JSON: {e}")))
 }
 
 const LSDB_SCRIPT: &str = include_str!("../../tests/python/lsdb_scan_bench.py");
@@ -322,8 +328,8 @@ async fn scan(a: &ScanArgs) -> Result<(), CliError> {
     };
     let script = std::env::temp_dir().join(format!("pz-lsdb-scan-{}.py", std::process::id()));
     std::fs::write(&script, LSDB_SCRIPT).map_err(CliError::io(&script))?;
-    let out = std::process::Command::new(python)
-        .arg(&script)
+    let mut cmd = std::process::Command::new(python);
+    cmd.arg(&script)
         .args(["--catalog", &dir.display().to_string()])
         .args(["--ra", &ra.to_string(), "--dec", &dec.to_string()])
         .args([
@@ -331,24 +337,10 @@ async fn scan(a: &ScanArgs) -> Result<(), CliError> {
             &a.radius.to_string(),
             "--repeat",
             &a.repeat.to_string(),
-        ])
-        .output()
-        .map_err(CliError::io(python))?;
+        ]);
+    let lsdb = run_reference(&mut cmd, python);
     let _ = std::fs::remove_file(&script);
-    if !out.status.success() {
-        return Err(CliError::Usage(format!(
-            "the LSDB reference failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-                .lines()
-                .last()
-                .unwrap_or("")
-        )));
-    }
-    let text = String::from_utf8_lossy(&out.stdout);
-    let line = text.lines().last().unwrap_or("{}");
-    println!("{line}");
-    let lsdb: serde_json::Value = serde_json::from_str(line)
-        .map_err(|e| CliError::Usage(format!("the LSDB reference printed no JSON: {e}")))?;
+    let lsdb = lsdb?;
     let ratio =
         |k_lsdb: &str, v_pz: f64| lsdb.get(k_lsdb).and_then(|v| v.as_f64()).map(|l| l / v_pz);
     println!(
