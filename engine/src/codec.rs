@@ -19,6 +19,8 @@ use datafusion_proto::physical_plan::{
 };
 use pz_catalogs::hats::table::{MarginSpec, ScanInfo};
 use pz_catalogs::{HatsScanExec, HatsTable};
+use pz_udfs::photoz::photoz_udf::PhotozFunc;
+use pz_udfs::photoz::{Model, ModelRegistry};
 use serde::{Deserialize, Serialize};
 
 const INNER: u8 = 0;
@@ -44,6 +46,57 @@ fn pz_udf(name: &str) -> Option<Arc<ScalarUDF>> {
     pz_udfs::scalar_functions()
         .into_iter()
         .find(|f| f.name() == name)
+}
+
+const PHOTOZ_BOUND: u8 = b'B';
+const PHOTOZ_REGISTRY: u8 = b'R';
+
+/// `photoz` carries its model(s): bound to one model (after planning) it ships that model;
+/// unplanned, it ships every model of its registry.
+fn encode_photoz(udf: &ScalarUDF, buf: &mut Vec<u8>) -> Result<bool> {
+    let Some(f) = udf.inner().downcast_ref::<PhotozFunc>() else {
+        return Ok(false);
+    };
+    match f.bound_model() {
+        Some(m) => {
+            buf.push(PHOTOZ_BOUND);
+            buf.extend_from_slice(&m.to_bytes()?);
+        }
+        None => {
+            buf.push(PHOTOZ_REGISTRY);
+            for m in f.registry().list() {
+                let b = m.to_bytes()?;
+                buf.extend_from_slice(&(b.len() as u64).to_le_bytes());
+                buf.extend_from_slice(&b);
+            }
+        }
+    }
+    Ok(true)
+}
+
+fn decode_photoz(buf: &[u8]) -> Result<Arc<ScalarUDF>> {
+    match buf.split_first() {
+        Some((&PHOTOZ_BOUND, rest)) => Ok(Arc::new(ScalarUDF::new_from_impl(PhotozFunc::bound(
+            Arc::new(Model::from_bytes(rest)?),
+        )))),
+        Some((&PHOTOZ_REGISTRY, mut rest)) => {
+            let registry = ModelRegistry::new();
+            while !rest.is_empty() {
+                if rest.len() < 8 {
+                    return exec_err!("pz codec: truncated photoz model list");
+                }
+                let (len, tail) = rest.split_at(8);
+                let len = u64::from_le_bytes(len.try_into().unwrap_or([0; 8])) as usize;
+                if tail.len() < len {
+                    return exec_err!("pz codec: truncated photoz model");
+                }
+                registry.insert(Model::from_bytes(&tail[..len])?);
+                rest = &tail[len..];
+            }
+            Ok(pz_udfs::photoz::photoz_udf::photoz_udf(registry))
+        }
+        _ => exec_err!("pz codec: photoz arrived without its model"),
+    }
 }
 
 fn split(buf: &[u8]) -> Result<(u8, &[u8])> {
@@ -161,10 +214,20 @@ impl LogicalExtensionCodec for PzLogicalCodec {
     }
 
     fn try_decode_udf(&self, name: &str, buf: &[u8]) -> Result<Arc<ScalarUDF>> {
+        if name == pz_udfs::photoz::photoz_udf::NAME {
+            return decode_photoz(buf);
+        }
         if let Some(f) = pz_udf(name) {
             return Ok(f);
         }
         self.inner.try_decode_udf(name, buf)
+    }
+
+    fn try_encode_udf(&self, node: &ScalarUDF, buf: &mut Vec<u8>) -> Result<()> {
+        if encode_photoz(node, buf)? {
+            return Ok(());
+        }
+        self.inner.try_encode_udf(node, buf)
     }
 }
 
@@ -241,9 +304,19 @@ impl PhysicalExtensionCodec for PzPhysicalCodec {
     }
 
     fn try_decode_udf(&self, name: &str, buf: &[u8]) -> Result<Arc<ScalarUDF>> {
+        if name == pz_udfs::photoz::photoz_udf::NAME {
+            return decode_photoz(buf);
+        }
         if let Some(f) = pz_udf(name) {
             return Ok(f);
         }
         self.inner.try_decode_udf(name, buf)
+    }
+
+    fn try_encode_udf(&self, node: &ScalarUDF, buf: &mut Vec<u8>) -> Result<()> {
+        if encode_photoz(node, buf)? {
+            return Ok(());
+        }
+        self.inner.try_encode_udf(node, buf)
     }
 }

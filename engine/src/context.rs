@@ -9,6 +9,10 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::sql::parser::Statement;
 
 use crate::data_dir::DataDir;
+use datafusion::common::plan_err;
+use datafusion::sql::sqlparser::ast::Statement as SqlStatement;
+use pz_sql::PzStatement;
+use pz_udfs::photoz::{Algorithm, Model, ModelRegistry};
 
 /// What one statement produced.
 pub struct StatementOutcome {
@@ -42,6 +46,21 @@ impl PzContext {
     pub async fn open_with_config(data_dir: DataDir, config: SessionConfig) -> Result<Self> {
         let ctx = SessionContext::new_with_state(crate::session_state(config)).enable_url_table();
         let mut warnings = Vec::new();
+        let models = crate::model_registry(&ctx.state());
+        for (path, bytes) in data_dir.model_files() {
+            match bytes
+                .map_err(|e| e.to_string())
+                .and_then(|b| Model::from_bytes(&b).map_err(|e| e.to_string()))
+            {
+                Ok(m) => {
+                    models.insert(m);
+                }
+                Err(e) => warnings.push(format!(
+                    "model {} could not be restored: {e}",
+                    path.display()
+                )),
+            }
+        }
         for (name, ddl) in data_dir.tables()? {
             if let Err(e) = ctx.sql(&ddl).await {
                 warnings.push(format!("table '{name}' could not be restored: {e}"));
@@ -57,10 +76,87 @@ impl PzContext {
     /// Runs every statement of a script; returns each one's result.
     pub async fn run_script(&self, sql: &str) -> Result<Vec<StatementOutcome>> {
         let mut out = Vec::new();
-        for stmt in pz_sql::parse_statements(sql)? {
-            out.push(self.run_statement(stmt).await?);
+        for stmt in pz_sql::parse_pz_statements(sql)? {
+            out.push(self.run_pz_statement(stmt).await?);
         }
         Ok(out)
+    }
+
+    /// The models this session can use in `photoz()`.
+    pub fn models(&self) -> ModelRegistry {
+        crate::model_registry(&self.ctx.state())
+    }
+
+    /// Runs one statement, pz's model statements included.
+    pub async fn run_pz_statement(&self, stmt: PzStatement) -> Result<StatementOutcome> {
+        let one = |batch: RecordBatch| StatementOutcome {
+            schema: batch.schema(),
+            batches: vec![batch],
+        };
+        let models = self.models();
+        match stmt {
+            PzStatement::Sql(s) => self.run_statement(s).await,
+            PzStatement::CreateModel(c) => {
+                // Fail fast on a bad algorithm or name clash, before running the query.
+                Algorithm::parse(&c.algorithm)?;
+                if models.contains(&c.name) {
+                    if c.if_not_exists {
+                        let m = models.get(&c.name)?;
+                        return Ok(one(crate::models::created_batch(&m)?));
+                    }
+                    if !c.or_replace {
+                        return plan_err!("model '{}' already exists (use CREATE OR REPLACE MODEL, or DROP MODEL first)", c.name);
+                    }
+                }
+                let query_sql = c.query.to_string();
+                let state = self.ctx.state();
+                let plan = state
+                    .statement_to_plan(Statement::Statement(Box::new(SqlStatement::Query(c.query))))
+                    .await?;
+                let df = self.ctx.execute_logical_plan(plan).await?;
+                let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
+                let batches = df.collect().await?;
+                let model = crate::models::inform(
+                    c.name.clone(),
+                    &c.algorithm,
+                    c.options,
+                    schema,
+                    batches,
+                    query_sql,
+                )
+                .await?;
+                if let Some(dd) = &self.data_dir {
+                    dd.save_model(&model.name, &model.to_bytes()?)?;
+                }
+                let m = models.insert(model);
+                Ok(one(crate::models::created_batch(&m)?))
+            }
+            PzStatement::DropModel { name, if_exists } => {
+                let existed = models.get(&name).ok();
+                match existed {
+                    Some(m) => {
+                        models.remove(&m.name);
+                        if let Some(dd) = &self.data_dir {
+                            dd.remove_model(&m.name)?;
+                        }
+                        Ok(one(crate::models::message_batch(format!(
+                            "dropped model {}",
+                            m.name
+                        ))?))
+                    }
+                    None if if_exists => Ok(one(crate::models::message_batch(format!(
+                        "no model {name}"
+                    ))?)),
+                    None => Err(models.get(&name).err().unwrap_or_else(|| {
+                        datafusion::common::DataFusionError::Plan(format!("unknown model '{name}'"))
+                    })),
+                }
+            }
+            PzStatement::ShowModels => Ok(one(crate::models::show_batch(&models.list())?)),
+            PzStatement::DescribeModel { name } => Ok(one(crate::models::describe_batch(
+                models.get(&name)?.as_ref(),
+            )?)),
+        }
     }
 
     /// Runs a script and returns the last statement's result.

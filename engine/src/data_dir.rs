@@ -77,3 +77,67 @@ impl DataDir {
         &self.root
     }
 }
+
+/// Models live as one file each: `models/<name>.pzmodel`.
+impl DataDir {
+    fn models_dir(&self) -> PathBuf {
+        self.root.join("models")
+    }
+
+    fn model_path(&self, name: &str) -> PathBuf {
+        // Names are SQL identifiers; keep the file name safe whatever was quoted.
+        let safe: String = name
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        self.models_dir().join(format!("{safe}.pzmodel"))
+    }
+
+    /// Writes a model (to a temporary file first, so a crash leaves the old one intact).
+    pub fn save_model(&self, name: &str, bytes: &[u8]) -> Result<PathBuf> {
+        let dir = self.models_dir();
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| exec_datafusion_err!("cannot create {}: {e}", dir.display()))?;
+        let p = self.model_path(name);
+        let tmp = p.with_extension("pzmodel.tmp");
+        std::fs::write(&tmp, bytes)
+            .map_err(|e| exec_datafusion_err!("cannot write {}: {e}", tmp.display()))?;
+        std::fs::rename(&tmp, &p)
+            .map_err(|e| exec_datafusion_err!("cannot write {}: {e}", p.display()))?;
+        Ok(p)
+    }
+
+    pub fn remove_model(&self, name: &str) -> Result<()> {
+        let p = self.model_path(name);
+        if p.exists() {
+            std::fs::remove_file(&p)
+                .map_err(|e| exec_datafusion_err!("cannot remove {}: {e}", p.display()))?;
+        }
+        Ok(())
+    }
+
+    /// Every stored model file with its bytes (unreadable files are reported, not fatal).
+    pub fn model_files(&self) -> Vec<(PathBuf, std::io::Result<Vec<u8>>)> {
+        let Ok(rd) = std::fs::read_dir(self.models_dir()) else {
+            return Vec::new();
+        };
+        let mut paths: Vec<PathBuf> = rd
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "pzmodel"))
+            .collect();
+        paths.sort();
+        paths
+            .into_iter()
+            .map(|p| {
+                let b = std::fs::read(&p);
+                (p, b)
+            })
+            .collect()
+    }
+}

@@ -5,6 +5,8 @@
 pub mod codec;
 pub mod context;
 pub mod data_dir;
+pub mod models;
+pub mod photoz_table;
 pub mod pipelines;
 pub mod simulate;
 
@@ -22,6 +24,7 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 use pz_catalogs::hats::format::HatsFormatFactory;
 use pz_catalogs::xmatch::CrossmatchFunction;
 use pz_catalogs::{HatsInfoFunction, HatsTableFactory, HatsTableFunction};
+use pz_udfs::photoz::ModelRegistry;
 
 /// pz's version, recorded in everything it writes.
 pub const PZ_VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -33,6 +36,12 @@ pub fn session_state(config: SessionConfig) -> SessionState {
 
 pub fn session_state_with_runtime(config: SessionConfig, runtime: Arc<RuntimeEnv>) -> SessionState {
     let config = config.with_information_schema(true);
+    // The models photoz() can use live in the config, so every clone of the state (Ballista's
+    // included) sees the same ones.
+    let config = match config.get_extension::<ModelRegistry>() {
+        Some(_) => config,
+        None => config.with_extension(Arc::new(ModelRegistry::new())),
+    };
     let mut builder = SessionStateBuilder::new()
         .with_config(config)
         .with_runtime_env(runtime)
@@ -48,10 +57,20 @@ pub fn session_state_with_runtime(config: SessionConfig, runtime: Arc<RuntimeEnv
 
 /// Registers pz's functions, table functions and formats on an existing state.
 pub fn register(state: &mut SessionState) {
-    for udf in pz_udfs::scalar_functions() {
+    let models = model_registry(state);
+    let mut udfs = pz_udfs::scalar_functions();
+    udfs.extend(pz_udfs::photoz::functions(models.clone()));
+    for udf in udfs {
         // Re-registering replaces; the previous value is of no interest.
         let _ = datafusion::execution::FunctionRegistry::register_udf(state, udf);
     }
+    state.register_udtf(
+        "photoz_table",
+        Arc::new(photoz_table::PhotozTableFunction::new(
+            Arc::clone(state.catalog_list()),
+            models,
+        )),
+    );
     state.register_udtf("hats", Arc::new(HatsTableFunction));
     state.register_udtf("hats_info", Arc::new(HatsInfoFunction));
     let catalogs = Arc::clone(state.catalog_list());
@@ -67,4 +86,13 @@ pub fn register(state: &mut SessionState) {
 /// Files can be queried by path (`SELECT * FROM 'x.parquet'`).
 pub fn session_context() -> SessionContext {
     SessionContext::new_with_state(session_state(SessionConfig::new())).enable_url_table()
+}
+
+/// The model registry of a session (created with the state; a bare state gets an empty one).
+pub fn model_registry(state: &SessionState) -> ModelRegistry {
+    state
+        .config()
+        .get_extension::<ModelRegistry>()
+        .map(|r| r.as_ref().clone())
+        .unwrap_or_default()
 }

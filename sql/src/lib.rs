@@ -2,6 +2,9 @@
 //! (pz's own statements, such as `CREATE MODEL … AS SELECT`, are parsed here too as they
 //! arrive.)
 
+pub mod model;
+pub use model::{parse_pz_statements, CreateModel, PzStatement};
+
 use datafusion::common::{plan_datafusion_err, Result};
 use datafusion::sql::parser::{CreateExternalTable, DFParserBuilder, Statement};
 use datafusion::sql::sqlparser::ast::{ObjectType, Statement as SqlStatement};

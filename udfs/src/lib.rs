@@ -6,6 +6,7 @@
 
 pub mod args;
 pub mod astro;
+pub mod photoz;
 pub mod sampling;
 pub mod xmatch;
 

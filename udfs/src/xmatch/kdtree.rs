@@ -18,19 +18,21 @@ pub fn chord_of_arcsec(arcsec: f64) -> f64 {
     2.0 * (arcsec / 3600.0).to_radians().mul_add(0.5, 0.0).sin()
 }
 
+/// A static k-d tree over points of `D` coordinates (3 for unit vectors on the sky, more for
+/// colour spaces).
 #[derive(Debug, Clone)]
-pub struct KdTree {
-    points: Vec<[f64; 3]>,
+pub struct KdTree<const D: usize = 3> {
+    points: Vec<[f64; D]>,
     /// Original index of each stored point (points are permuted into tree order).
     index: Vec<u32>,
 }
 
 const LEAF: usize = 16;
 
-impl KdTree {
+impl<const D: usize> KdTree<D> {
     /// Builds the tree; `points[i]` keeps the id `i`.
-    pub fn build(points: Vec<[f64; 3]>) -> Self {
-        let mut items: Vec<([f64; 3], u32)> = points.into_iter().zip(0u32..).collect();
+    pub fn build(points: Vec<[f64; D]>) -> Self {
+        let mut items: Vec<([f64; D], u32)> = points.into_iter().zip(0u32..).collect();
         build_rec(&mut items, 0);
         let (points, index) = items.into_iter().unzip();
         KdTree { points, index }
@@ -46,7 +48,7 @@ impl KdTree {
 
     /// The `k` nearest points to `q` with squared chord distance ≤ `max_d2`, nearest first,
     /// ties broken by the smaller original index. Appends (id, squared chord) to `out`.
-    pub fn knn_within(&self, q: &[f64; 3], k: usize, max_d2: f64, out: &mut Vec<(u32, f64)>) {
+    pub fn knn_within(&self, q: &[f64; D], k: usize, max_d2: f64, out: &mut Vec<(u32, f64)>) {
         out.clear();
         if k == 0 || self.points.is_empty() {
             return;
@@ -62,26 +64,25 @@ impl KdTree {
         lo: usize,
         hi: usize,
         depth: usize,
-        q: &[f64; 3],
+        q: &[f64; D],
         k: usize,
         max_d2: f64,
         best: &mut Vec<(f64, u32)>,
     ) {
         if hi - lo <= LEAF {
             for i in lo..hi {
-                let p = &self.points[i];
-                let d = sq(p[0] - q[0]) + sq(p[1] - q[1]) + sq(p[2] - q[2]);
+                let d = dist2(&self.points[i], q);
                 if d <= max_d2 {
                     insert(best, k, (d, self.index[i]));
                 }
             }
             return;
         }
-        let axis = depth % 3;
+        let axis = depth % D;
         let mid = lo + (hi - lo) / 2;
         // The pivot stays at `mid`: everything before it is ≤ it on this axis, after it ≥.
         let p = &self.points[mid];
-        let d = sq(p[0] - q[0]) + sq(p[1] - q[1]) + sq(p[2] - q[2]);
+        let d = dist2(p, q);
         if d <= max_d2 {
             insert(best, k, (d, self.index[mid]));
         }
@@ -108,6 +109,15 @@ fn sq(x: f64) -> f64 {
     x * x
 }
 
+#[inline]
+fn dist2<const D: usize>(a: &[f64; D], b: &[f64; D]) -> f64 {
+    let mut s = 0.0;
+    for i in 0..D {
+        s += sq(a[i] - b[i]);
+    }
+    s
+}
+
 /// Keeps `best` sorted by (distance, id) and at most `k` long.
 #[inline]
 fn insert(best: &mut Vec<(f64, u32)>, k: usize, cand: (f64, u32)) {
@@ -124,12 +134,12 @@ fn insert(best: &mut Vec<(f64, u32)>, k: usize, cand: (f64, u32)) {
 
 /// Puts the median on `axis` at the middle, smaller before, larger after, then recurses on
 /// both sides (the median itself stays put), in place.
-fn build_rec(items: &mut [([f64; 3], u32)], depth: usize) {
+fn build_rec<const D: usize>(items: &mut [([f64; D], u32)], depth: usize) {
     let n = items.len();
     if n <= LEAF {
         return;
     }
-    let axis = depth % 3;
+    let axis = depth % D;
     let mid = n / 2;
     items.select_nth_unstable_by(mid, |a, b| a.0[axis].total_cmp(&b.0[axis]));
     let (left, right) = items.split_at_mut(mid);

@@ -1,0 +1,118 @@
+//! OPTIONS of `CREATE MODEL`: typed reads, and an error for every key nobody read.
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet};
+
+use datafusion::common::{plan_err, Result};
+
+/// Reads an algorithm's options; [`OptionReader::finish`] rejects keys the algorithm does not
+/// know, so a misspelt key is an error instead of a silently ignored setting.
+pub struct OptionReader<'a> {
+    algorithm: &'a str,
+    options: &'a BTreeMap<String, String>,
+    read: RefCell<BTreeSet<String>>,
+}
+
+impl<'a> OptionReader<'a> {
+    pub fn new(algorithm: &'a str, options: &'a BTreeMap<String, String>) -> Self {
+        OptionReader {
+            algorithm,
+            options,
+            read: RefCell::new(BTreeSet::new()),
+        }
+    }
+
+    pub fn raw(&self, key: &str) -> Option<&'a str> {
+        self.read.borrow_mut().insert(key.to_string());
+        self.options.get(key).map(|s| s.trim())
+    }
+
+    pub fn string(&self, key: &str, default: &str) -> String {
+        self.raw(key).unwrap_or(default).to_string()
+    }
+
+    pub fn f64(&self, key: &str, default: f64) -> Result<f64> {
+        match self.raw(key) {
+            None => Ok(default),
+            Some(v) => match v.parse::<f64>() {
+                Ok(x) if x.is_finite() => Ok(x),
+                _ => plan_err!(
+                    "{}: option {key} must be a number, got '{v}'",
+                    self.algorithm
+                ),
+            },
+        }
+    }
+
+    pub fn usize(&self, key: &str, default: usize) -> Result<usize> {
+        match self.raw(key) {
+            None => Ok(default),
+            Some(v) => match v.parse::<usize>() {
+                Ok(x) => Ok(x),
+                _ => plan_err!(
+                    "{}: option {key} must be a whole number >= 0, got '{v}'",
+                    self.algorithm
+                ),
+            },
+        }
+    }
+
+    pub fn u64(&self, key: &str, default: u64) -> Result<u64> {
+        Ok(self.usize(key, default as usize)? as u64)
+    }
+
+    pub fn bool(&self, key: &str, default: bool) -> Result<bool> {
+        match self.raw(key).map(|s| s.to_ascii_lowercase()) {
+            None => Ok(default),
+            Some(v) if ["true", "yes", "1", "on"].contains(&v.as_str()) => Ok(true),
+            Some(v) if ["false", "no", "0", "off"].contains(&v.as_str()) => Ok(false),
+            Some(v) => plan_err!(
+                "{}: option {key} must be true or false, got '{v}'",
+                self.algorithm
+            ),
+        }
+    }
+
+    /// A comma-separated list of numbers.
+    pub fn f64_list(&self, key: &str) -> Result<Option<Vec<f64>>> {
+        match self.raw(key) {
+            None => Ok(None),
+            Some(v) => {
+                let mut out = Vec::new();
+                for part in v.split(',') {
+                    match part.trim().parse::<f64>() {
+                        Ok(x) if x.is_finite() => out.push(x),
+                        _ => {
+                            return plan_err!(
+                                "{}: option {key} must be comma-separated numbers, got '{v}'",
+                                self.algorithm
+                            )
+                        }
+                    }
+                }
+                Ok(Some(out))
+            }
+        }
+    }
+
+    /// Errors on keys no reader asked for, listing the ones the algorithm knows.
+    pub fn finish(self) -> Result<()> {
+        let read = self.read.into_inner();
+        let unknown: Vec<&String> = self.options.keys().filter(|k| !read.contains(*k)).collect();
+        if unknown.is_empty() {
+            return Ok(());
+        }
+        let known: Vec<&str> = read.iter().map(|s| s.as_str()).collect();
+        plan_err!(
+            "{}: unknown OPTIONS key{} {}; this algorithm knows: {}",
+            self.algorithm,
+            if unknown.len() > 1 { "s" } else { "" },
+            unknown
+                .iter()
+                .map(|k| format!("'{k}'"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            known.join(", ")
+        )
+    }
+}
