@@ -14,6 +14,8 @@ pub enum BenchCommand {
     Scan(ScanArgs),
     /// Cross-match a redshift catalog with an object catalog, pz and LSDB side by side.
     Crossmatch(CrossmatchArgs),
+    /// Inform and estimate photo-zs on one core, RAIL side by side.
+    Photoz(crate::bench_photoz::PhotozArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -232,7 +234,7 @@ pub struct ScanArgs {
 }
 
 /// Runs a Python reference, echoes and parses the JSON line it ends with.
-fn run_reference(
+pub(crate) fn run_reference(
     cmd: &mut std::process::Command,
     python: &std::path::Path,
 ) -> Result<serde_json::Value, CliError> {
@@ -240,7 +242,7 @@ fn run_reference(
     if !out.status.success() {
         let err = String::from_utf8_lossy(&out.stderr);
         return Err(CliError::Usage(format!(
-            "the LSDB reference failed: {}",
+            "the Python reference failed: {}",
             err.lines().last().unwrap_or("")
         )));
     }
@@ -248,7 +250,7 @@ fn run_reference(
     let line = text.lines().last().unwrap_or("{}");
     println!("{line}");
     serde_json::from_str(line)
-        .map_err(|e| CliError::Usage(format!("the LSDB reference printed no JSON: {e}")))
+        .map_err(|e| CliError::Usage(format!("the Python reference printed no JSON: {e}")))
 }
 
 const LSDB_SCRIPT: &str = include_str!("../../tests/python/lsdb_scan_bench.py");
@@ -274,6 +276,7 @@ pub async fn run(cmd: &BenchCommand) -> Result<(), CliError> {
     match cmd {
         BenchCommand::Scan(a) => scan(a).await,
         BenchCommand::Crossmatch(a) => crossmatch(a).await,
+        BenchCommand::Photoz(a) => crate::bench_photoz::photoz(a).await,
     }
 }
 

@@ -1,6 +1,7 @@
 //! `pz`: photometric redshifts for LSST on Apache DataFusion.
 
 mod bench;
+mod bench_photoz;
 mod crc;
 mod demo;
 mod error;

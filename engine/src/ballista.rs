@@ -30,8 +30,18 @@ pub async fn standalone_context(parallelism: usize) -> Result<SessionContext> {
     let ctx = SessionContext::standalone_with_state(state).await?;
     // Ballista's upgrade of the client state swaps in its own scalar function list; the
     // scheduler and executor were built from the state above and already know pz's.
-    for udf in pz_udfs::scalar_functions() {
+    let models = crate::model_registry(&ctx.state());
+    let mut udfs = pz_udfs::scalar_functions();
+    udfs.extend(pz_udfs::photoz::functions(models.clone()));
+    for udf in udfs {
         ctx.register_udf(udf.as_ref().clone());
     }
+    ctx.register_udtf(
+        "photoz_table",
+        Arc::new(crate::photoz_table::PhotozTableFunction::new(
+            Arc::clone(ctx.state().catalog_list()),
+            models,
+        )),
+    );
     Ok(ctx)
 }

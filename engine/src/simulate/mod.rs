@@ -7,6 +7,7 @@
 //! surveys. Everything is drawn from one seeded generator in a fixed order: the same
 //! arguments give the same bytes.
 
+pub mod bpz_files;
 pub mod photometry;
 pub mod rng;
 
@@ -64,6 +65,8 @@ impl Default for SimulateConfig {
 #[derive(Debug)]
 pub struct SimulateSummary {
     pub objects_dir: PathBuf,
+    /// The SEDs and filters of the sky in BPZ's formats (`SED/`, `FILTER/`).
+    pub bpz_dir: PathBuf,
     pub truth_path: PathBuf,
     pub specz_path: PathBuf,
     pub specz_truth_path: PathBuf,
@@ -201,7 +204,7 @@ fn write_parquet(path: &Path, batch: &RecordBatch) -> Result<()> {
 }
 
 /// Writes a mock sky into `cfg.out`: `objects/` (HATS), `truth.parquet`, `specz.parquet`,
-/// `specz_truth.parquet`.
+/// `specz_truth.parquet`, and `bpz/` (its SEDs and filters for BPZ).
 pub fn simulate(cfg: &SimulateConfig) -> Result<SimulateSummary> {
     if cfg.objects == 0 {
         return plan_err!("simulate: --objects must be at least 1");
@@ -445,8 +448,12 @@ pub fn simulate(cfg: &SimulateConfig) -> Result<SimulateSummary> {
     let specz_truth_path = cfg.out.join("specz_truth.parquet");
     write_parquet(&specz_truth_path, &specz_truth)?;
 
+    let bpz_dir = cfg.out.join("bpz");
+    bpz_files::write_bpz_inputs(&bpz_dir)?;
+
     Ok(SimulateSummary {
         objects_dir,
+        bpz_dir,
         truth_path,
         specz_path,
         specz_truth_path,

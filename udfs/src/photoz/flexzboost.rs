@@ -9,7 +9,7 @@ use datafusion::common::{plan_err, Result};
 use serde::{Deserialize, Serialize};
 
 use super::cde::cde_loss_term;
-use super::gbdt::{GbdtParams, MultiGbdt};
+use super::gbdt::{CompiledForest, GbdtParams, MultiGbdt};
 use super::model::{EstimateEnv, Estimator, RowExtra, TrainingSet};
 use super::options::OptionReader;
 use super::photometry::mag_and_colours;
@@ -31,6 +31,8 @@ pub struct FlexZBoostModel {
     /// load.
     #[serde(skip)]
     basis_on_grid: OnceLock<Vec<f64>>,
+    #[serde(skip)]
+    compiled: OnceLock<Vec<CompiledForest>>,
 }
 
 impl Clone for FlexZBoostModel {
@@ -44,6 +46,7 @@ impl Clone for FlexZBoostModel {
             gbdt: self.gbdt.clone(),
             validation_cde_loss: self.validation_cde_loss,
             basis_on_grid: OnceLock::new(),
+            compiled: OnceLock::new(),
         }
     }
 }
@@ -70,6 +73,7 @@ fn cosine(j: usize, u: f64) -> f64 {
 
 /// Makes a density on the unit grid non-negative with mean 1 by subtracting the constant that
 /// achieves it (flexcode's `normalize`, solved exactly instead of by bisection).
+#[inline(always)]
 pub fn normalise_unit(d: &mut [f64]) {
     let n = d.len() as f64;
     let pos: f64 = d.iter().map(|v| v.max(0.0)).sum();
@@ -105,6 +109,7 @@ pub fn normalise_unit(d: &mut [f64]) {
 
 /// Zeroes connected positive stretches with area (on the unit grid) below `delta`, then
 /// renormalises (flexcode's `remove_bumps`).
+#[inline(always)]
 pub fn remove_bumps(d: &mut [f64], delta: f64) {
     let bin = 1.0 / d.len() as f64;
     let mut area = 0.0;
@@ -127,9 +132,13 @@ pub fn remove_bumps(d: &mut [f64], delta: f64) {
 }
 
 /// Raises to the power `alpha` and renormalises.
+#[inline(always)]
 pub fn sharpen(d: &mut [f64], alpha: f64) {
     if alpha != 1.0 {
-        d.iter_mut().for_each(|v| *v = v.powf(alpha));
+        // Most of a PDF is zero after bump removal, and 0^α = 0.
+        d.iter_mut()
+            .filter(|v| **v > 0.0)
+            .for_each(|v| *v = v.powf(alpha));
     }
     normalise_unit(d);
 }
@@ -140,16 +149,18 @@ impl FlexZBoostModel {
             .get_or_init(|| basis_table(&self.best_basis, nz))
     }
 
-    /// Density on the unit grid from the basis coefficients (all n_basis of them).
+    /// Density on the unit grid from the basis coefficients (all n_basis of them); `table`
+    /// holds the kept basis functions on the grid, one row each.
+    #[inline(always)]
     fn density(coefs: &[f64], best: &[usize], table: &[f64], out: &mut [f64]) {
-        let nb = best.len();
-        for (g, o) in out.iter_mut().enumerate() {
-            let row = &table[g * nb..(g + 1) * nb];
-            let mut s = 0.0;
-            for (jj, &j) in best.iter().enumerate() {
-                s += coefs[j] * row[jj];
+        let nz = out.len();
+        out.iter_mut().for_each(|o| *o = 0.0);
+        for (jj, &j) in best.iter().enumerate() {
+            let c = coefs[j];
+            let row = &table[jj * nz..(jj + 1) * nz];
+            for g in 0..nz {
+                out[g] += c * row[g];
             }
-            *o = s;
         }
     }
 
@@ -208,12 +219,12 @@ fn predict_groups(boosters: &[MultiGbdt], x: &[f64], out: &mut [f64]) {
     }
 }
 
+/// The kept basis functions on the unit grid, `[term][grid point]`.
 fn basis_table(best: &[usize], nz: usize) -> Vec<f64> {
     let mut t = Vec::with_capacity(nz * best.len());
-    for g in 0..nz {
-        let u = g as f64 / (nz - 1) as f64;
-        for &j in best {
-            t.push(cosine(j, u));
+    for &j in best {
+        for g in 0..nz {
+            t.push(cosine(j, g as f64 / (nz - 1) as f64));
         }
     }
     t
@@ -232,6 +243,7 @@ fn linspace(lo: f64, hi: f64, n: usize) -> Vec<f64> {
 pub struct FlexScratch {
     limited: Vec<f64>,
     feat: Vec<f64>,
+    /// Basis coefficients of every row of the batch, `n × n_basis`.
     coefs: Vec<f64>,
 }
 
@@ -413,36 +425,66 @@ impl Estimator for FlexZBoostModel {
             gbdt,
             validation_cde_loss: best_sharp.0,
             basis_on_grid: OnceLock::new(),
+            compiled: OnceLock::new(),
         })
+    }
+
+    fn begin_batch(
+        &self,
+        env: &EstimateEnv,
+        phot: &super::photometry::Photometry,
+        s: &mut FlexScratch,
+    ) {
+        let cfg = env.photometry;
+        let nf = self.gbdt.first().map(|g| g.n_features).unwrap_or(0);
+        let mut x = Vec::with_capacity(phot.n * nf);
+        s.limited.resize(phot.nbands, 0.0);
+        for i in 0..phot.n {
+            cfg.limited_mags(phot.mags(i), &mut s.limited);
+            mag_and_colours(&s.limited, cfg.ref_band, false, &mut s.feat);
+            if s.feat.len() != nf {
+                // A model whose band count does not match cannot estimate: NaN marks it.
+                x.extend(std::iter::repeat_n(f64::NAN, nf));
+            } else {
+                x.extend_from_slice(&s.feat);
+            }
+        }
+        s.coefs.clear();
+        s.coefs.resize(phot.n * self.n_basis, 0.0);
+        let compiled = self
+            .compiled
+            .get_or_init(|| self.gbdt.iter().map(CompiledForest::new).collect());
+        let mut start = 0;
+        for b in compiled {
+            b.predict_batch(&x, phot.n, &mut s.coefs, self.n_basis, start);
+            start += b.n_outputs();
+        }
+        if nf > 0 {
+            for i in 0..phot.n {
+                if x[i * nf].is_nan() {
+                    s.coefs[i * self.n_basis] = f64::NAN;
+                }
+            }
+        }
     }
 
     fn estimate_row(
         &self,
-        env: &EstimateEnv,
-        mags: &[f64],
+        _env: &EstimateEnv,
+        row: usize,
+        _mags: &[f64],
         _errs: &[f64],
         pdf: &mut [f64],
         s: &mut FlexScratch,
         _extra: &mut RowExtra,
     ) -> bool {
-        let cfg = env.photometry;
-        s.limited.resize(mags.len(), 0.0);
-        cfg.limited_mags(mags, &mut s.limited);
-        mag_and_colours(&s.limited, cfg.ref_band, false, &mut s.feat);
-        if self
-            .gbdt
-            .first()
-            .is_none_or(|g| s.feat.len() != g.n_features)
-        {
+        let Some(coefs) = s.coefs.get(row * self.n_basis..(row + 1) * self.n_basis) else {
+            return false;
+        };
+        if coefs.iter().any(|c| c.is_nan()) {
             return false;
         }
-        s.coefs.resize(self.n_basis, 0.0);
-        predict_groups(&self.gbdt, &s.feat, &mut s.coefs);
-        let table = self.basis(pdf.len());
-        FlexZBoostModel::density(&s.coefs, &self.best_basis, table, pdf);
-        normalise_unit(pdf);
-        remove_bumps(pdf, self.bump_threshold);
-        sharpen(pdf, self.sharpen_alpha);
+        post_process(self, coefs, self.basis(pdf.len()), pdf);
         true
     }
 }
@@ -478,3 +520,15 @@ mod tests {
         assert!((mean - 1.0).abs() < 1e-12);
     }
 }
+
+#[inline(always)]
+fn post_process_impl(m: &FlexZBoostModel, coefs: &[f64], table: &[f64], pdf: &mut [f64]) {
+    FlexZBoostModel::density(coefs, &m.best_basis, table, pdf);
+    normalise_unit(pdf);
+    remove_bumps(pdf, m.bump_threshold);
+    sharpen(pdf, m.sharpen_alpha);
+}
+
+crate::avx2_dispatch!(
+    fn post_process(m: &FlexZBoostModel, coefs: &[f64], table: &[f64], pdf: &mut [f64]) -> () => post_process_impl
+);

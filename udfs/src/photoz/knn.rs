@@ -277,6 +277,7 @@ impl Estimator for KnnModel {
     fn estimate_row(
         &self,
         env: &EstimateEnv,
+        _row: usize,
         mags: &[f64],
         _errs: &[f64],
         pdf: &mut [f64],

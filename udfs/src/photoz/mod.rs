@@ -7,6 +7,7 @@
 
 pub mod bpz;
 pub mod cde;
+pub mod fastexp;
 pub mod flexzboost;
 pub mod gauss;
 pub mod gbdt;
@@ -18,6 +19,7 @@ pub mod photometry;
 pub mod photoz_udf;
 pub mod registry;
 pub mod rng;
+pub mod simd;
 pub mod summary;
 pub mod trainz;
 

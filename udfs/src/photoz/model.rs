@@ -42,10 +42,15 @@ pub trait Estimator: Sized {
     /// Trains on `training`; reads its OPTIONS from `options`.
     fn inform(training: &TrainingSet, env: &EstimateEnv, options: &OptionReader) -> Result<Self>;
 
-    /// Fills `pdf` (any positive scale) for one object; false when there is no estimate.
+    /// Work done once per batch before its rows (e.g. tree-major traversal of boosters).
+    fn begin_batch(&self, _env: &EstimateEnv, _phot: &Photometry, _scratch: &mut Self::Scratch) {}
+
+    /// Fills `pdf` (any positive scale) for object `row` of the batch; false when there is no
+    /// estimate.
     fn estimate_row(
         &self,
         env: &EstimateEnv,
+        row: usize,
         mags: &[f64],
         errs: &[f64],
         pdf: &mut [f64],
@@ -295,14 +300,22 @@ impl Model {
             best_template: Vec::with_capacity(phot.n),
         };
         let mut scratch = E::Scratch::default();
+        est.begin_batch(&env, phot, &mut scratch);
         let mut pdf = vec![0.0f64; nz];
         let mut cdf = Vec::with_capacity(nz);
         for i in 0..phot.n {
             let mags = phot.mags(i);
             let mut extra = RowExtra::default();
             let summary = if self.photometry.usable(mags)
-                && est.estimate_row(&env, mags, phot.errs(i), &mut pdf, &mut scratch, &mut extra)
-            {
+                && est.estimate_row(
+                    &env,
+                    i,
+                    mags,
+                    phot.errs(i),
+                    &mut pdf,
+                    &mut scratch,
+                    &mut extra,
+                ) {
                 normalise_and_summarise(&mut pdf, &self.grid, &mut cdf)
             } else {
                 None

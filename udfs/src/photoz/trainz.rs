@@ -55,6 +55,7 @@ impl Estimator for TrainZModel {
     fn estimate_row(
         &self,
         _env: &EstimateEnv,
+        _row: usize,
         _mags: &[f64],
         _errs: &[f64],
         pdf: &mut [f64],

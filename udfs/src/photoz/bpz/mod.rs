@@ -12,6 +12,7 @@ use std::sync::OnceLock;
 use datafusion::common::{plan_err, Result};
 use serde::{Deserialize, Serialize};
 
+use super::fastexp::exp_nonpositive;
 use super::model::{EstimateEnv, Estimator, RowExtra, TrainingSet};
 use super::options::OptionReader;
 use super::photometry::PhotometryConfig;
@@ -120,7 +121,6 @@ pub struct BpzScratch {
     ef: Vec<f64>,
     fot: Vec<f64>,
     ftt: Vec<f64>,
-    prior: Vec<f64>,
 }
 
 impl BpzModel {
@@ -138,7 +138,8 @@ impl BpzModel {
             .get_or_init(|| PriorTable::new(&self.prior, env.grid))
     }
 
-    /// χ²(z, t) minus nothing: fills `chi2` (`[z][t]`) and returns its minimum.
+    /// χ²(z, t) with the best amplitude, into `fot` (`[z][t]`); returns its minimum.
+    #[inline(always)]
     fn chi2(
         &self,
         nz: usize,
@@ -396,74 +397,89 @@ impl Estimator for BpzModel {
     fn estimate_row(
         &self,
         env: &EstimateEnv,
+        _row: usize,
         mags: &[f64],
         errs: &[f64],
         pdf: &mut [f64],
         s: &mut BpzScratch,
         extra: &mut RowExtra,
     ) -> bool {
-        let cfg = env.photometry;
-        let nb = mags.len();
-        let nz = env.grid.nz;
-        let nt = self.nt();
-        s.f.resize(nb, 0.0);
-        s.ef.resize(nb, 0.0);
-        fluxes(
-            cfg,
-            &self.zp_frac,
-            self.mag_err_min,
-            self.nondetect_err_max_mag,
-            mags,
-            errs,
-            &mut s.f,
-            &mut s.ef,
-        );
-        let min = self.chi2(nz, &s.f, &s.ef, &mut s.fot, &mut s.ftt);
-        if !min.is_finite() {
-            return false;
-        }
-        s.prior.resize(nz * nt, 0.0);
-        let mref = mags[cfg.ref_band];
-        let mref = if cfg.is_nondetect(mref) || cfg.is_unobserved(mref) {
-            99.0
-        } else {
-            mref
-        };
-        self.prior_table(env).at(mref, &mut s.prior);
-        // Posterior p(z, t) in place of χ².
-        let post = &mut s.fot;
-        for k in 0..nz * nt {
-            let d = post[k] - min;
-            post[k] = if d > MAX_DELTA_CHI2 {
-                0.0
-            } else {
-                (-0.5 * d).exp() * s.prior[k]
-            };
-        }
-        let mut zbest = 0;
-        for (iz, p) in pdf.iter_mut().enumerate() {
-            *p = post[iz * nt..(iz + 1) * nt].iter().sum();
-        }
-        for iz in 1..nz {
-            // The first maximum, as numpy's argmax.
-            if pdf[iz] > pdf[zbest] {
-                zbest = iz;
-            }
-        }
-        let pmax = pdf[zbest];
-        if pmax.is_nan() || pmax <= 0.0 {
-            return false;
-        }
-        let cut = pmax * self.p_min;
-        for p in pdf.iter_mut() {
-            if *p < cut {
-                *p = 0.0;
-            }
-        }
-        let row = &post[zbest * nt..(zbest + 1) * nt];
-        extra.best_template = (0..nt)
-            .max_by(|&a, &b| row[a].total_cmp(&row[b]).then(b.cmp(&a)))
-            .map(|t| t as u32);
-        true
+        bpz_row(self, env, mags, errs, pdf, s, extra)
     }
 }
+
+#[inline(always)]
+fn bpz_row_impl(
+    model: &BpzModel,
+    env: &EstimateEnv,
+    mags: &[f64],
+    errs: &[f64],
+    pdf: &mut [f64],
+    s: &mut BpzScratch,
+    extra: &mut RowExtra,
+) -> bool {
+    let cfg = env.photometry;
+    let nb = mags.len();
+    let nz = env.grid.nz;
+    let nt = model.nt();
+    s.f.resize(nb, 0.0);
+    s.ef.resize(nb, 0.0);
+    fluxes(
+        cfg,
+        &model.zp_frac,
+        model.mag_err_min,
+        model.nondetect_err_max_mag,
+        mags,
+        errs,
+        &mut s.f,
+        &mut s.ef,
+    );
+    let min = model.chi2(nz, &s.f, &s.ef, &mut s.fot, &mut s.ftt);
+    if !min.is_finite() {
+        return false;
+    }
+    let mref = mags[cfg.ref_band];
+    let mref = if cfg.is_nondetect(mref) || cfg.is_unobserved(mref) {
+        99.0
+    } else {
+        mref
+    };
+    let (lo, hi, t) = model.prior_table(env).rows(mref);
+    // Posterior p(z, t) in place of χ²; the prior is interpolated only where the
+    // likelihood survives.
+    let post = &mut s.fot;
+    for k in 0..nz * nt {
+        let d = post[k] - min;
+        let p = exp_nonpositive(-0.5 * d.min(MAX_DELTA_CHI2)) * (lo[k] + t * (hi[k] - lo[k]));
+        post[k] = if d > MAX_DELTA_CHI2 { 0.0 } else { p };
+    }
+    let mut zbest = 0;
+    for (iz, p) in pdf.iter_mut().enumerate() {
+        *p = post[iz * nt..(iz + 1) * nt].iter().sum();
+    }
+    for iz in 1..nz {
+        // The first maximum, as numpy's argmax.
+        if pdf[iz] > pdf[zbest] {
+            zbest = iz;
+        }
+    }
+    let pmax = pdf[zbest];
+    if pmax.is_nan() || pmax <= 0.0 {
+        return false;
+    }
+    let cut = pmax * model.p_min;
+    for p in pdf.iter_mut() {
+        if *p < cut {
+            *p = 0.0;
+        }
+    }
+    let row = &post[zbest * nt..(zbest + 1) * nt];
+    extra.best_template = (0..nt)
+        .max_by(|&a, &b| row[a].total_cmp(&row[b]).then(b.cmp(&a)))
+        .map(|t| t as u32);
+    true
+}
+
+crate::avx2_dispatch!(
+    fn bpz_row(model: &BpzModel, env: &EstimateEnv, mags: &[f64], errs: &[f64], pdf: &mut [f64], s: &mut BpzScratch, extra: &mut RowExtra) -> bool => bpz_row_impl
+);

@@ -137,9 +137,10 @@ impl PriorTable {
         }
     }
 
-    /// p(z, T | m), `[z][t]`, into `out`.
+    /// The two tabulated rows around `m` and the interpolation weight of the second:
+    /// p(z, T | m) = lo + t (hi − lo), `[z][t]`.
     #[inline]
-    pub fn at(&self, m: f64, out: &mut [f64]) {
+    pub fn rows(&self, m: f64) -> (&[f64], &[f64], f64) {
         let x = if m.is_nan() {
             f64::INFINITY
         } else {
@@ -148,8 +149,16 @@ impl PriorTable {
         let x = x.clamp(0.0, (self.rows - 1) as f64);
         let i = (x.floor() as usize).min(self.rows - 2);
         let t = x - i as f64;
-        let a = &self.values[i * self.width..(i + 1) * self.width];
-        let b = &self.values[(i + 1) * self.width..(i + 2) * self.width];
+        (
+            &self.values[i * self.width..(i + 1) * self.width],
+            &self.values[(i + 1) * self.width..(i + 2) * self.width],
+            t,
+        )
+    }
+
+    /// p(z, T | m), `[z][t]`, into `out`.
+    pub fn at(&self, m: f64, out: &mut [f64]) {
+        let (a, b, t) = self.rows(m);
         for k in 0..self.width {
             out[k] = a[k] + t * (b[k] - a[k]);
         }

@@ -187,19 +187,39 @@ impl FilterIntegrator {
     }
 
     pub fn flux(&self, sed: &Curve, z: f64, madau: bool) -> f64 {
-        let rest: Vec<f64> = self.x_r.iter().map(|w| w / (1.0 + z)).collect();
-        let (lo, hi) = (rest[0], rest[rest.len() - 1]);
+        let inv = 1.0 / (1.0 + z);
+        let (lo, hi) = (self.x_r[0] * inv, self.x_r[self.x_r.len() - 1] * inv);
         if hi < sed.x[0] || lo > sed.x[sed.x.len() - 1] {
             return 0.0;
         }
-        let mut ys: Vec<f64> = rest.iter().map(|&w| interp(&sed.x, &sed.y, w)).collect();
-        if madau {
-            for (y, t) in ys.iter_mut().zip(madau_transmission(&self.x_r, z)) {
-                *y *= t;
+        let tau = if madau {
+            Some(madau_transmission(&self.x_r, z))
+        } else {
+            None
+        };
+        // The rest-frame wavelengths increase with the filter's, so one forward scan finds
+        // every interpolation segment.
+        let n = sed.x.len();
+        let mut seg = 0usize;
+        let mut prev = 0.0;
+        let mut total = 0.0;
+        for (i, (&w, &r)) in self.x_r.iter().zip(&self.r).enumerate() {
+            let at = w * inv;
+            while seg + 2 < n && sed.x[seg + 1] < at {
+                seg += 1;
             }
+            let slope = (sed.y[seg + 1] - sed.y[seg]) / (sed.x[seg + 1] - sed.x[seg]);
+            let mut y = sed.y[seg] + slope * (at - sed.x[seg]);
+            if let Some(t) = &tau {
+                y *= t[i];
+            }
+            let v = y * r;
+            if i > 0 {
+                total += 0.5 * (w - self.x_r[i - 1]) * (v + prev);
+            }
+            prev = v;
         }
-        let prod: Vec<f64> = ys.iter().zip(&self.r).map(|(y, r)| y * r).collect();
-        trapz(&prod, &self.x_r) * self.norm
+        total * self.norm
     }
 }
 
