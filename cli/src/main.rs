@@ -8,6 +8,7 @@ mod error;
 mod output;
 mod sql;
 mod tsm;
+mod validate;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -40,6 +41,8 @@ enum Command {
     Tsm(tsm::TsmArgs),
     /// Combine reference redshift catalogs: homogenize flags, mark or remove duplicates.
     CombineRedshifts(crc::CrcArgs),
+    /// Validate photo-zs against reference redshifts: metrics.json and report.html.
+    Validate(validate::ValidateArgs),
     /// Benchmarks of whole jobs.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -146,6 +149,7 @@ fn main() -> ExitCode {
             Command::Demo(args) => demo::run(args).await,
             Command::Tsm(args) => tsm::run(args).await,
             Command::CombineRedshifts(args) => crc::run(args).await,
+            Command::Validate(args) => validate::run(args, &cli.data_dir).await,
             Command::Bench(cmd) => bench::run(cmd).await,
         }
     });

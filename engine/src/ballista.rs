@@ -36,6 +36,9 @@ pub async fn standalone_context(parallelism: usize) -> Result<SessionContext> {
     for udf in udfs {
         ctx.register_udf(udf.as_ref().clone());
     }
+    for udaf in pz_udfs::aggregate_functions() {
+        ctx.register_udaf(udaf.as_ref().clone());
+    }
     ctx.register_udtf(
         "photoz_table",
         Arc::new(crate::photoz_table::PhotozTableFunction::new(

@@ -11,7 +11,7 @@ use datafusion::catalog::TableProvider;
 use datafusion::common::{exec_datafusion_err, exec_err, Result, TableReference};
 use datafusion::datasource::file_format::FileFormatFactory;
 use datafusion::execution::TaskContext;
-use datafusion::logical_expr::{Extension, LogicalPlan, ScalarUDF};
+use datafusion::logical_expr::{AggregateUDF, Extension, LogicalPlan, ScalarUDF};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion_proto::logical_plan::{DefaultLogicalExtensionCodec, LogicalExtensionCodec};
 use datafusion_proto::physical_plan::{
@@ -44,6 +44,12 @@ struct HatsScanMsg {
 
 fn pz_udf(name: &str) -> Option<Arc<ScalarUDF>> {
     pz_udfs::scalar_functions()
+        .into_iter()
+        .find(|f| f.name() == name)
+}
+
+fn pz_udaf(name: &str) -> Option<Arc<AggregateUDF>> {
+    pz_udfs::aggregate_functions()
         .into_iter()
         .find(|f| f.name() == name)
 }
@@ -223,6 +229,13 @@ impl LogicalExtensionCodec for PzLogicalCodec {
         self.inner.try_decode_udf(name, buf)
     }
 
+    fn try_decode_udaf(&self, name: &str, buf: &[u8]) -> Result<Arc<AggregateUDF>> {
+        match pz_udaf(name) {
+            Some(f) => Ok(f),
+            None => self.inner.try_decode_udaf(name, buf),
+        }
+    }
+
     fn try_encode_udf(&self, node: &ScalarUDF, buf: &mut Vec<u8>) -> Result<()> {
         if encode_photoz(node, buf)? {
             return Ok(());
@@ -311,6 +324,13 @@ impl PhysicalExtensionCodec for PzPhysicalCodec {
             return Ok(f);
         }
         self.inner.try_decode_udf(name, buf)
+    }
+
+    fn try_decode_udaf(&self, name: &str, buf: &[u8]) -> Result<Arc<AggregateUDF>> {
+        match pz_udaf(name) {
+            Some(f) => Ok(f),
+            None => self.inner.try_decode_udaf(name, buf),
+        }
     }
 
     fn try_encode_udf(&self, node: &ScalarUDF, buf: &mut Vec<u8>) -> Result<()> {

@@ -15,6 +15,7 @@ use pz_sql::PzStatement;
 use pz_udfs::photoz::{Algorithm, Model, ModelRegistry};
 
 /// What one statement produced.
+#[derive(Debug)]
 pub struct StatementOutcome {
     pub schema: SchemaRef,
     pub batches: Vec<RecordBatch>,

@@ -8,6 +8,7 @@ pub mod data_dir;
 pub mod models;
 pub mod photoz_table;
 pub mod pipelines;
+pub mod report;
 pub mod simulate;
 
 #[cfg(feature = "ballista")]
@@ -63,6 +64,9 @@ pub fn register(state: &mut SessionState) {
     for udf in udfs {
         // Re-registering replaces; the previous value is of no interest.
         let _ = datafusion::execution::FunctionRegistry::register_udf(state, udf);
+    }
+    for udaf in pz_udfs::aggregate_functions() {
+        let _ = datafusion::execution::FunctionRegistry::register_udaf(state, udaf);
     }
     state.register_udtf(
         "photoz_table",

@@ -6,6 +6,7 @@
 
 pub mod args;
 pub mod astro;
+pub mod metrics;
 pub mod photoz;
 pub mod sampling;
 pub mod xmatch;
@@ -13,19 +14,28 @@ pub mod xmatch;
 use std::sync::Arc;
 
 use datafusion::execution::FunctionRegistry;
-use datafusion::logical_expr::ScalarUDF;
+use datafusion::logical_expr::{AggregateUDF, ScalarUDF};
 
 /// Every scalar function pz defines, ready to register.
 pub fn scalar_functions() -> Vec<Arc<ScalarUDF>> {
     let mut f = astro::functions();
     f.extend(sampling::functions());
+    f.extend(metrics::functions());
     f
+}
+
+/// Every aggregate function pz defines (the validation metrics).
+pub fn aggregate_functions() -> Vec<Arc<AggregateUDF>> {
+    metrics::aggregate_functions()
 }
 
 /// Registers every pz function with a registry (a `SessionContext` or `SessionState`).
 pub fn register_all(registry: &mut dyn FunctionRegistry) -> datafusion::common::Result<()> {
     for udf in scalar_functions() {
         registry.register_udf(udf)?;
+    }
+    for udaf in aggregate_functions() {
+        registry.register_udaf(udaf)?;
     }
     Ok(())
 }

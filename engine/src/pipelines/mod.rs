@@ -5,3 +5,4 @@ pub mod flags;
 pub mod output;
 pub mod provenance;
 pub mod tsm;
+pub mod validate;

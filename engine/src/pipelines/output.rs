@@ -14,6 +14,23 @@ pub fn quote_str(s: &str) -> String {
     format!("'{}'", s.replace('\'', "''"))
 }
 
+/// How to read an input path: `HATS` (a catalog directory), `CSV` or `PARQUET`.
+pub fn input_kind(path: &Path) -> &'static str {
+    if path.join("hats.properties").is_file()
+        || path.join("properties").is_file()
+        || path.join("catalog_info.json").is_file()
+    {
+        "HATS"
+    } else if path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("csv"))
+    {
+        "CSV"
+    } else {
+        "PARQUET"
+    }
+}
+
 /// An output directory built in a temporary sibling and moved into place only when it is
 /// complete; dropped without [`StagedDir::commit`], it leaves nothing behind.
 pub struct StagedDir {

@@ -105,22 +105,6 @@ fn flux_to_mag_name(name: &str) -> String {
 }
 
 impl TsmConfig {
-    fn input_kind(path: &Path) -> &'static str {
-        if path.join("hats.properties").is_file()
-            || path.join("properties").is_file()
-            || path.join("catalog_info.json").is_file()
-        {
-            "HATS"
-        } else if path
-            .extension()
-            .is_some_and(|e| e.eq_ignore_ascii_case("csv"))
-        {
-            "CSV"
-        } else {
-            "PARQUET"
-        }
-    }
-
     fn validate(&self) -> Result<()> {
         if self.radius_arcsec.is_nan() || self.radius_arcsec <= 0.0 {
             return plan_err!(
@@ -149,7 +133,7 @@ impl TsmConfig {
     /// `tsm_objects`.
     async fn register(&self, ctx: &PzContext) -> Result<()> {
         let rs = self.redshift.display().to_string();
-        let kind = Self::input_kind(&self.redshift);
+        let kind = super::output::input_kind(&self.redshift);
         let opts = if kind == "CSV" {
             " OPTIONS ('format.has_header' 'true')"
         } else {

@@ -173,17 +173,23 @@ impl BpzModel {
                 ftt[k] += inv * ft2[k];
             }
         }
-        let mut min = f64::INFINITY;
         for k in 0..w {
-            let c = if ftt[k] == 0.0 {
-                obs_chi2
-            } else {
-                obs_chi2 - fot[k] * fot[k] / ftt[k]
-            };
-            fot[k] = c;
-            if c < min {
-                min = c;
+            let best = obs_chi2 - fot[k] * fot[k] / ftt[k];
+            fot[k] = if ftt[k] == 0.0 { obs_chi2 } else { best };
+        }
+        // The minimum in four independent lanes, so the loop vectorises (min is exact in any
+        // order).
+        let mut lanes = [f64::INFINITY; 4];
+        let chunks = fot.chunks_exact(4);
+        let rest = chunks.remainder();
+        for c in chunks {
+            for j in 0..4 {
+                lanes[j] = if c[j] < lanes[j] { c[j] } else { lanes[j] };
             }
+        }
+        let mut min = lanes.iter().copied().fold(f64::INFINITY, f64::min);
+        for &c in rest {
+            min = min.min(c);
         }
         min
     }
