@@ -223,7 +223,7 @@ async fn no_duplicate_ids(ctx: &PzContext, what: &str, table: &str, id: &str) ->
     );
     let batches = ctx.ctx.sql(&sql).await?.collect().await?;
     if let Some(b) = batches.iter().find(|b| b.num_rows() > 0) {
-        let idv = b.column(0).as_string::<i32>().value(0).to_string();
+        let idv = string_at(b, 0)?;
         let n = cast(b.column(1), &DataType::Float64)?;
         return plan_err!(
             "validate: {what} has id {idv} {} times; ids must be unique to pair estimates with redshifts",
@@ -330,7 +330,8 @@ impl ValidateConfig {
             let ex = example
                 .iter()
                 .find(|b| b.num_rows() > 0)
-                .map(|b| b.column(0).as_string::<i32>().value(0).to_string())
+                .map(|b| string_at(b, 0))
+                .transpose()?
                 .unwrap_or_default();
             warnings.push(format!(
                 "{} of {n_pz} photo-z rows have no reference redshift (e.g. {id} {ex}); they are left out",
@@ -532,6 +533,12 @@ impl ValidateConfig {
         staged.commit()?;
         Ok(v)
     }
+}
+
+/// Row `i` of a batch's first column as text.
+fn string_at(b: &RecordBatch, i: usize) -> Result<String> {
+    let c = cast(b.column(0), &DataType::Utf8)?;
+    Ok(c.as_string::<i32>().value(i).to_string())
 }
 
 fn write(path: &Path, bytes: &[u8]) -> Result<()> {

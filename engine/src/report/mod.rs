@@ -410,8 +410,15 @@ fn metric_row(label: &str, m: &MetricSet) -> String {
         m.brier,
     ];
     let mut s = format!("<tr><th>{}</th><td>{}</td>", esc(label), m.n);
-    for c in cells {
-        let _ = write!(s, "<td>{}</td>", fmt(c));
+    for (k, c) in cells.iter().enumerate() {
+        // qp's PIT outlier rate comes from a quadratic spline through the PIT quantiles; in
+        // small groups it can overshoot far outside [0, 1]. pz reports qp's number, and the
+        // page says it is not meaningful.
+        if k == 8 && c.is_some_and(|v| !(0.0..=1.0).contains(&v)) {
+            let _ = write!(s, r#"<td title="{}">unstable†</td>"#, fmt(*c));
+            continue;
+        }
+        let _ = write!(s, "<td>{}</td>", fmt(*c));
     }
     s.push_str("</tr>");
     s
@@ -486,7 +493,7 @@ figure {{ margin: 0; }} figcaption {{ font-size: 12px; max-width: 440px; color: 
             &b.metrics,
         ));
     }
-    s.push_str("</table>");
+    s.push_str("</table><p>† PIT outlier rate outside [0, 1]: qp's spline through the PIT quantiles overshoots in small groups; the value is in metrics.json as computed.</p>");
     let mut section = "";
     for f in figs {
         if f.section != section {
