@@ -90,7 +90,7 @@ async fn photoz_on_ballista_is_bit_identical_to_local() {
     let got = cluster.sql(&query).await.unwrap().collect().await.unwrap();
     // Compare the raw bits of every PDF value, not their printed form.
     let bits = |batches: &[datafusion::arrow::array::RecordBatch]| -> Vec<u32> {
-        use datafusion::arrow::array::{Array, AsArray};
+        use datafusion::arrow::array::AsArray;
         let mut out = Vec::new();
         for b in batches {
             let l = b.column(5).as_list::<i32>();

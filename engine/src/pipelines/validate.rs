@@ -239,7 +239,12 @@ impl ValidateConfig {
     pub async fn run(&self, ctx: &PzContext) -> Result<Validation> {
         let started = std::time::Instant::now();
         StagedDir::check_free(&self.out, "validate")?;
-        if self.tomo_edges.len() < 2 || self.tomo_edges.windows(2).any(|w| !(w[0] < w[1])) {
+        if self.tomo_edges.len() < 2
+            || self
+                .tomo_edges
+                .windows(2)
+                .any(|w| w[0].is_nan() || w[1].is_nan() || w[0] >= w[1])
+        {
             return plan_err!(
                 "validate: --tomo-edges must be at least two increasing redshifts, got {:?}",
                 self.tomo_edges

@@ -69,7 +69,7 @@ fn esc(s: &str) -> String {
 
 /// Round-number ticks covering [lo, hi].
 pub fn ticks(lo: f64, hi: f64, target: usize) -> Vec<f64> {
-    if !(hi > lo) || !lo.is_finite() || !hi.is_finite() {
+    if !lo.is_finite() || !hi.is_finite() || hi <= lo {
         return vec![lo];
     }
     let raw = (hi - lo) / target.max(1) as f64;

@@ -16,9 +16,9 @@ pub fn brier(pdf: &[f64], grid: &ZGrid, ztrue: f64) -> f64 {
     let hit =
         (ztrue >= grid.zmin - 0.5 * h && ztrue <= grid.zmax + 0.5 * h).then(|| grid.nearest(ztrue));
     let mut s = 0.0;
-    for i in 0..n {
+    for (i, v) in pdf.iter().enumerate() {
         let w = if i == 0 || i + 1 == n { 0.5 * h } else { h };
-        let p = pdf[i] * w;
+        let p = v * w;
         let o = if hit == Some(i) { 1.0 } else { 0.0 };
         s += (p - o) * (p - o);
     }

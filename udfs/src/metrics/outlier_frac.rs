@@ -122,7 +122,7 @@ impl Accumulator for OutlierAcc {
                 Some(_) => return exec_err!("pz_outlier_frac: the threshold is null"),
                 None => DEFAULT_THRESHOLD,
             };
-            if !(threshold >= 0.0) {
+            if threshold.is_nan() || threshold < 0.0 {
                 return exec_err!("pz_outlier_frac: the threshold must be >= 0, got {threshold}");
             }
             self.count += 1;

@@ -30,7 +30,7 @@ pub fn pit(pdf: &[f64], grid: &ZGrid, ztrue: f64) -> Option<f64> {
     // the k-sample AD statistic is sensitive to such ties.
     let cell = |j: usize| (grid.z(j + 1) - grid.z(j)) * 0.5 * (pdf[j + 1] + pdf[j]);
     let total: f64 = (0..n - 1).fold(0.0, |acc, j| acc + cell(j));
-    if !(total > 0.0) {
+    if total.is_nan() || total <= 0.0 {
         return None;
     }
     if ztrue < grid.zmin {

@@ -216,6 +216,6 @@ mod tests {
     fn uniform_pits_have_almost_no_outliers() {
         let v: Vec<f64> = (0..10_000).map(|i| (i as f64 + 0.5) / 10_000.0).collect();
         let r = pit_outlier_rate(&v);
-        assert!(r >= 0.0 && r < 1e-3, "{r}");
+        assert!((0.0..1e-3).contains(&r), "{r}");
     }
 }

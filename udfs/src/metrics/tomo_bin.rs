@@ -31,7 +31,10 @@ pub fn check_edges(edges: &[f64]) -> Result<()> {
             edges.len()
         );
     }
-    if let Some(w) = edges.windows(2).find(|w| !(w[0] < w[1])) {
+    if let Some(w) = edges
+        .windows(2)
+        .find(|w| w[0].is_nan() || w[1].is_nan() || w[0] >= w[1])
+    {
         return plan_err!(
             "pz_tomo_bin: bin edges must increase strictly; {} is followed by {}",
             w[0],

@@ -47,6 +47,7 @@ pub trait Estimator: Sized {
 
     /// Fills `pdf` (any positive scale) for object `row` of the batch; false when there is no
     /// estimate.
+    #[allow(clippy::too_many_arguments)]
     fn estimate_row(
         &self,
         env: &EstimateEnv,
