@@ -338,6 +338,11 @@ mod tests {
 /// of its depth (a leaf above the bottom becomes a node whose both sides lead to it), so a
 /// row descends by index arithmetic, `i = 2i + 1 + (x > t)`, with no unpredictable branch,
 /// and several rows descend together to overlap their memory latency.
+///
+/// Thresholds are replaced by their rank among the thresholds of the same feature, and each
+/// row's features by how many of those thresholds lie below them: `x > t_k` exactly when
+/// `rank(x) > k`. A node is then one `u32` (feature, rank), a quarter of the bytes, and the
+/// decisions (so the predictions) are the same bit for bit.
 #[derive(Debug, Clone)]
 pub struct CompiledForest {
     n_outputs: usize,
@@ -346,14 +351,103 @@ pub struct CompiledForest {
     depth: Vec<u8>,
     node_offset: Vec<usize>,
     leaf_offset: Vec<usize>,
+    /// Build-time only: the padded trees' features and thresholds.
     feature: Vec<u32>,
     threshold: Vec<f64>,
+    /// `feature << 16 | rank`; rank `NEVER` sends every row left.
+    node: Vec<u32>,
+    /// Sorted distinct finite thresholds per feature.
+    cuts: Vec<Vec<f64>>,
     leaf_index: Vec<u32>,
     leaves: Vec<f32>,
 }
 
 /// Rows that descend a tree together.
-const LANES: usize = 8;
+const LANES: usize = 16;
+
+fn has_avx2() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::is_x86_feature_detected!("avx2")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// Walks rows `r0..r0 + m` down one complete tree of depth `d`; `idx[j]` ends at the
+/// bottom-level position of row `r0 + j`. Full blocks use AVX2 gathers (two vectors of 8
+/// rows) when the CPU has them; the decisions are the same integer comparisons either way.
+#[allow(clippy::too_many_arguments)]
+#[inline]
+fn descend(
+    nodes: &[u32],
+    q: &[u32],
+    nf: usize,
+    d: usize,
+    r0: usize,
+    m: usize,
+    avx2: bool,
+    idx: &mut [u32; LANES],
+) {
+    #[cfg(target_arch = "x86_64")]
+    if avx2 && m == LANES && q.len() < i32::MAX as usize && nodes.len() < i32::MAX as usize {
+        // SAFETY: AVX2 was detected. Every gathered index is in bounds: node positions stay
+        // below 2^d − 1 = nodes.len() for the first d levels, and (r0 + j)·nf + feature <
+        // (r0 + LANES)·nf ≤ q.len() because features are < nf and this block is full.
+        unsafe { descend_avx2(nodes, q, nf as i32, d, r0 as i32, idx) };
+        return;
+    }
+    idx[..m].iter_mut().for_each(|i| *i = 0);
+    for _ in 0..d {
+        for j in 0..m {
+            let i = idx[j] as usize;
+            let nd = nodes[i];
+            let v = q[(r0 + j) * nf + (nd >> 16) as usize];
+            idx[j] = 2 * i as u32 + 1 + (v > (nd & 0xFFFF)) as u32;
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn descend_avx2(
+    nodes: &[u32],
+    q: &[u32],
+    nf: i32,
+    d: usize,
+    r0: i32,
+    idx: &mut [u32; LANES],
+) {
+    use std::arch::x86_64::*;
+    let np = nodes.as_ptr() as *const i32;
+    let qp = q.as_ptr() as *const i32;
+    let one = _mm256_set1_epi32(1);
+    let low = _mm256_set1_epi32(0xFFFF);
+    let nfv = _mm256_set1_epi32(nf);
+    let lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    let base_a = _mm256_mullo_epi32(_mm256_add_epi32(_mm256_set1_epi32(r0), lane), nfv);
+    let base_b = _mm256_mullo_epi32(_mm256_add_epi32(_mm256_set1_epi32(r0 + 8), lane), nfv);
+    let mut ia = _mm256_setzero_si256();
+    let mut ib = _mm256_setzero_si256();
+    for _ in 0..d {
+        let na = _mm256_i32gather_epi32::<4>(np, ia);
+        let nb = _mm256_i32gather_epi32::<4>(np, ib);
+        let va =
+            _mm256_i32gather_epi32::<4>(qp, _mm256_add_epi32(base_a, _mm256_srli_epi32::<16>(na)));
+        let vb =
+            _mm256_i32gather_epi32::<4>(qp, _mm256_add_epi32(base_b, _mm256_srli_epi32::<16>(nb)));
+        // cmpgt gives −1 where the row goes right: i ← 2i + 1 − (−1).
+        let ga = _mm256_cmpgt_epi32(va, _mm256_and_si256(na, low));
+        let gb = _mm256_cmpgt_epi32(vb, _mm256_and_si256(nb, low));
+        ia = _mm256_sub_epi32(_mm256_add_epi32(_mm256_slli_epi32::<1>(ia), one), ga);
+        ib = _mm256_sub_epi32(_mm256_add_epi32(_mm256_slli_epi32::<1>(ib), one), gb);
+    }
+    _mm256_storeu_si256(idx.as_mut_ptr() as *mut __m256i, ia);
+    _mm256_storeu_si256(idx.as_mut_ptr().add(8) as *mut __m256i, ib);
+}
+const NEVER: u32 = 0xFFFF;
 
 impl CompiledForest {
     pub fn new(m: &MultiGbdt) -> Self {
@@ -366,6 +460,8 @@ impl CompiledForest {
             leaf_offset: Vec::new(),
             feature: Vec::new(),
             threshold: Vec::new(),
+            node: Vec::new(),
+            cuts: Vec::new(),
             leaf_index: Vec::new(),
             leaves: m.leaves.clone(),
         };
@@ -381,7 +477,44 @@ impl CompiledForest {
             f.leaf_index.resize(lo + internal + 1, 0);
             fill(m, &mut f, root as usize, 0, 0, d, no, lo);
         }
+        f.cuts = vec![Vec::new(); f.n_features];
+        for (&ft, &t) in f.feature.iter().zip(&f.threshold) {
+            if t.is_finite() {
+                f.cuts[ft as usize].push(t);
+            }
+        }
+        for c in &mut f.cuts {
+            c.sort_by(f64::total_cmp);
+            c.dedup();
+        }
+        let feature = std::mem::take(&mut f.feature);
+        let threshold = std::mem::take(&mut f.threshold);
+        f.node = feature
+            .iter()
+            .zip(&threshold)
+            .map(|(&ft, &t)| {
+                let rank = if t.is_finite() {
+                    f.cuts[ft as usize].partition_point(|c| *c < t) as u32
+                } else {
+                    NEVER
+                };
+                (ft << 16) | rank
+            })
+            .collect();
         f
+    }
+
+    /// Each row's features as ranks among the thresholds (NaN ranks 0, so it goes left).
+    fn quantise(&self, x: &[f64], n: usize) -> Vec<u32> {
+        let nf = self.n_features;
+        let mut q = vec![0u32; n * nf];
+        for r in 0..n {
+            for f in 0..nf {
+                let v = x[r * nf + f];
+                q[r * nf + f] = self.cuts[f].partition_point(|c| *c < v) as u32;
+            }
+        }
+        q
     }
 
     /// Predictions for `n` rows (`x`: `n × n_features`) into `out` (`n × out_stride`, this
@@ -400,33 +533,36 @@ impl CompiledForest {
             out[r * out_stride + out_offset..r * out_stride + out_offset + k]
                 .copy_from_slice(&self.base);
         }
-        for t in 0..self.depth.len() {
-            let d = self.depth[t] as usize;
-            let feat = &self.feature[self.node_offset[t]..self.node_offset[t] + (1 << d) - 1];
-            let thr = &self.threshold[self.node_offset[t]..self.node_offset[t] + (1 << d) - 1];
-            let leaf_of = &self.leaf_index[self.leaf_offset[t]..self.leaf_offset[t] + (1 << d)];
-            let mut r0 = 0;
-            while r0 < n {
-                let m = LANES.min(n - r0);
-                let mut idx = [0usize; LANES];
-                for _ in 0..d {
+        let q = self.quantise(x, n);
+        let avx2 = has_avx2();
+        let mut idx = [0u32; LANES];
+        // Rows in chunks, every tree over a chunk: the chunk's outputs stay in cache while
+        // the trees stream past, instead of the whole batch's outputs once per tree.
+        const CHUNK: usize = 512;
+        let mut c0 = 0;
+        while c0 < n {
+            let c1 = (c0 + CHUNK).min(n);
+            for t in 0..self.depth.len() {
+                let d = self.depth[t] as usize;
+                let nodes = &self.node[self.node_offset[t]..self.node_offset[t] + (1 << d) - 1];
+                let leaf_of = &self.leaf_index[self.leaf_offset[t]..self.leaf_offset[t] + (1 << d)];
+                let mut r0 = c0;
+                while r0 < c1 {
+                    let m = LANES.min(c1 - r0);
+                    descend(nodes, &q, nf, d, r0, m, avx2, &mut idx);
                     for j in 0..m {
-                        let i = idx[j];
-                        let v = x[(r0 + j) * nf + feat[i] as usize];
-                        idx[j] = 2 * i + 1 + (v > thr[i]) as usize;
+                        let leaf = leaf_of[idx[j] as usize + 1 - (1 << d)] as usize;
+                        let lv = &self.leaves[leaf * k..(leaf + 1) * k];
+                        let o = &mut out[(r0 + j) * out_stride + out_offset
+                            ..(r0 + j) * out_stride + out_offset + k];
+                        for q in 0..k {
+                            o[q] += lv[q] as f64;
+                        }
                     }
+                    r0 += m;
                 }
-                for j in 0..m {
-                    let leaf = leaf_of[idx[j] + 1 - (1 << d)] as usize;
-                    let lv = &self.leaves[leaf * k..(leaf + 1) * k];
-                    let o = &mut out[(r0 + j) * out_stride + out_offset
-                        ..(r0 + j) * out_stride + out_offset + k];
-                    for q in 0..k {
-                        o[q] += lv[q] as f64;
-                    }
-                }
-                r0 += m;
             }
+            c0 = c1;
         }
     }
 
