@@ -20,12 +20,6 @@ enum Mark {
         dashed: bool,
         label: Option<String>,
     },
-    Steps {
-        edges: Vec<f64>,
-        values: Vec<f64>,
-        color: String,
-        label: Option<String>,
-    },
     Points {
         xs: Vec<f64>,
         ys: Vec<f64>,
@@ -145,6 +139,7 @@ impl Chart {
         self
     }
 
+    /// A histogram outline: `values[i]` over [edges[i], edges[i + 1]].
     pub fn steps(
         &mut self,
         edges: Vec<f64>,
@@ -152,13 +147,13 @@ impl Chart {
         color: &str,
         label: Option<&str>,
     ) -> &mut Self {
-        self.marks.push(Mark::Steps {
-            edges,
-            values,
-            color: color.into(),
-            label: label.map(String::from),
-        });
-        self
+        let (mut xs, mut ys) = (Vec::new(), Vec::new());
+        for (i, v) in values.iter().enumerate() {
+            let v = self.clip_y(*v);
+            xs.extend([edges[i], edges[i + 1]]);
+            ys.extend([v, v]);
+        }
+        self.line(xs, ys, color, label)
     }
 
     pub fn points(
@@ -308,27 +303,6 @@ impl Chart {
                     let _ = write!(
                         s,
                         r#"<polyline fill="none" stroke="{color}" stroke-width="1.6"{dash} points="{}"/>"#,
-                        pts.join(" ")
-                    );
-                    if let Some(l) = label {
-                        legend.push((l.clone(), color.clone()));
-                    }
-                }
-                Mark::Steps {
-                    edges,
-                    values,
-                    color,
-                    label,
-                } => {
-                    let mut pts = Vec::new();
-                    for (i, v) in values.iter().enumerate() {
-                        let y = self.py(self.clip_y(*v));
-                        pts.push(format!("{:.1},{y:.1}", self.px(edges[i])));
-                        pts.push(format!("{:.1},{y:.1}", self.px(edges[i + 1])));
-                    }
-                    let _ = write!(
-                        s,
-                        r#"<polyline fill="none" stroke="{color}" stroke-width="1.6" points="{}"/>"#,
                         pts.join(" ")
                     );
                     if let Some(l) = label {

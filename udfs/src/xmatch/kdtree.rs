@@ -53,11 +53,14 @@ impl<const D: usize> KdTree<D> {
         if k == 0 || self.points.is_empty() {
             return;
         }
-        let mut best: Vec<(f64, u32)> = Vec::with_capacity(k + 1);
-        self.search(0, self.points.len(), 0, q, k, max_d2, &mut best);
-        out.extend(best.into_iter().map(|(d, i)| (i, d)));
+        let mut off = [0.0; D];
+        self.search(0, self.points.len(), 0, q, k, max_d2, out, 0.0, &mut off);
     }
 
+    /// `rd` is a lower bound of the squared distance from `q` to every point in `lo..hi`:
+    /// the sum over axes of `off[axis]²`, the offsets of `q` from the splitting planes that
+    /// bound this cell (Arya & Mount's incremental distance). In many dimensions it prunes
+    /// far more cells than the distance to the last plane alone.
     #[allow(clippy::too_many_arguments)]
     fn search(
         &self,
@@ -67,13 +70,15 @@ impl<const D: usize> KdTree<D> {
         q: &[f64; D],
         k: usize,
         max_d2: f64,
-        best: &mut Vec<(f64, u32)>,
+        best: &mut Vec<(u32, f64)>,
+        rd: f64,
+        off: &mut [f64; D],
     ) {
         if hi - lo <= LEAF {
             for i in lo..hi {
                 let d = dist2(&self.points[i], q);
                 if d <= max_d2 {
-                    insert(best, k, (d, self.index[i]));
+                    insert(best, k, (self.index[i], d));
                 }
             }
             return;
@@ -84,7 +89,7 @@ impl<const D: usize> KdTree<D> {
         let p = &self.points[mid];
         let d = dist2(p, q);
         if d <= max_d2 {
-            insert(best, k, (d, self.index[mid]));
+            insert(best, k, (self.index[mid], d));
         }
         let diff = q[axis] - p[axis];
         let (near, far) = if diff < 0.0 {
@@ -92,14 +97,18 @@ impl<const D: usize> KdTree<D> {
         } else {
             ((mid + 1, hi), (lo, mid))
         };
-        self.search(near.0, near.1, depth + 1, q, k, max_d2, best);
+        self.search(near.0, near.1, depth + 1, q, k, max_d2, best, rd, off);
         let bound = if best.len() == k {
-            best[k - 1].0.min(max_d2)
+            best[k - 1].1.min(max_d2)
         } else {
             max_d2
         };
-        if diff * diff <= bound {
-            self.search(far.0, far.1, depth + 1, q, k, max_d2, best);
+        let old = off[axis];
+        let far_rd = rd - old * old + diff * diff;
+        if far_rd <= bound {
+            off[axis] = diff;
+            self.search(far.0, far.1, depth + 1, q, k, max_d2, best, far_rd, off);
+            off[axis] = old;
         }
     }
 }
@@ -118,17 +127,17 @@ fn dist2<const D: usize>(a: &[f64; D], b: &[f64; D]) -> f64 {
     s
 }
 
-/// Keeps `best` sorted by (distance, id) and at most `k` long.
+/// Keeps `best` (id, distance) sorted by (distance, id) and at most `k` long.
 #[inline]
-fn insert(best: &mut Vec<(f64, u32)>, k: usize, cand: (f64, u32)) {
+fn insert(best: &mut Vec<(u32, f64)>, k: usize, cand: (u32, f64)) {
     if best.len() == k {
         let last = best[k - 1];
-        if (cand.0, cand.1) >= (last.0, last.1) {
+        if (cand.1, cand.0) >= (last.1, last.0) {
             return;
         }
         best.pop();
     }
-    let pos = best.partition_point(|b| (b.0, b.1) < (cand.0, cand.1));
+    let pos = best.partition_point(|b| (b.1, b.0) < (cand.1, cand.0));
     best.insert(pos, cand);
 }
 
