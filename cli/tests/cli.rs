@@ -40,6 +40,18 @@ fn help_explains_every_command() {
             vec!["--objects", "--specz", "--seed", "--out"],
         ),
         (vec!["demo"], vec!["--dir"]),
+        (
+            vec!["validate"],
+            vec![
+                "--pz",
+                "--truth",
+                "--id-column",
+                "--zphot-column",
+                "--pdf-column",
+                "--tomo-edges",
+                "--out",
+            ],
+        ),
         (vec!["bench", "scan"], vec!["--radius", "--lsdb-python"]),
     ] {
         let mut args = cmd.clone();
@@ -194,4 +206,66 @@ fn demo_runs_on_the_embedded_sky() {
     assert!(text.contains("cone search and brute force agree"), "{text}");
     assert!(text.contains("HatsScanExec"), "{text}");
     assert!(text.contains("on_true_object"), "{text}");
+    // The photo-z chain: three models, a HATS photo-z table, one report per model.
+    for m in ["knn", "bpz", "flexzboost"] {
+        assert!(
+            text.contains(&format!("CREATE MODEL {m} USING {m}")),
+            "{text}"
+        );
+        let report = dir
+            .path()
+            .join("demo/validation")
+            .join(m)
+            .join("report.html");
+        assert!(report.is_file(), "no {}", report.display());
+    }
+    assert!(text.contains("targets"), "{text}");
+    let demo = dir.path().join("demo");
+    // The same validation by hand, from the files the demo left: every object against its
+    // true redshift.
+    let out = dir.path().join("v");
+    let o = pz(
+        dir.path(),
+        &[
+            "validate",
+            "--pz",
+            demo.join("photoz").to_str().unwrap(),
+            "--truth",
+            demo.join("truth.parquet").to_str().unwrap(),
+            "--zphot-column",
+            "z_mode_knn",
+            "--pdf-column",
+            "pdf_knn",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("validated 20000 objects"),
+        "{}",
+        stdout(&o)
+    );
+    let m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("metrics.json")).unwrap()).unwrap();
+    assert_eq!(m["n_matched"], 20000);
+    // Refusing to overwrite a finished validation.
+    let again = pz(
+        dir.path(),
+        &[
+            "validate",
+            "--pz",
+            demo.join("photoz").to_str().unwrap(),
+            "--truth",
+            demo.join("truth.parquet").to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
+    assert!(!again.status.success());
+    assert!(
+        stderr(&again).contains("exists and is not empty"),
+        "{}",
+        stderr(&again)
+    );
 }
