@@ -27,7 +27,7 @@ pub struct KdTree<const D: usize = 3> {
     index: Vec<u32>,
 }
 
-const LEAF: usize = 16;
+const LEAF: usize = 32;
 
 impl<const D: usize> KdTree<D> {
     /// Builds the tree; `points[i]` keeps the id `i`.
