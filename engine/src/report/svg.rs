@@ -112,14 +112,7 @@ impl Chart {
         color: &str,
         label: Option<&str>,
     ) -> &mut Self {
-        self.marks.push(Mark::Line {
-            xs,
-            ys,
-            color: color.into(),
-            dashed: false,
-            label: label.map(String::from),
-        });
-        self
+        self.polyline(xs, ys, color, false, label)
     }
 
     pub fn dashed(
@@ -129,11 +122,22 @@ impl Chart {
         color: &str,
         label: Option<&str>,
     ) -> &mut Self {
+        self.polyline(xs, ys, color, true, label)
+    }
+
+    fn polyline(
+        &mut self,
+        xs: Vec<f64>,
+        ys: Vec<f64>,
+        color: &str,
+        dashed: bool,
+        label: Option<&str>,
+    ) -> &mut Self {
         self.marks.push(Mark::Line {
             xs,
             ys,
             color: color.into(),
-            dashed: true,
+            dashed,
             label: label.map(String::from),
         });
         self
