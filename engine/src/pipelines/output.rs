@@ -1,4 +1,4 @@
-//! What the pipelines share for their outputs: SQL quoting and staged output directories.
+//! What the pipelines share: SQL quoting, input kinds, counting rows, staged output directories.
 
 use std::path::{Path, PathBuf};
 
@@ -12,6 +12,15 @@ pub fn quote_ident(s: &str) -> String {
 /// A SQL string literal.
 pub fn quote_str(s: &str) -> String {
     format!("'{}'", s.replace('\'', "''"))
+}
+
+/// The first value of a one-number query (e.g. `SELECT count(*) …`), 0 for no row.
+pub async fn count(ctx: &crate::PzContext, sql: &str) -> Result<u64> {
+    let rows = super::validate::f64_rows(ctx, sql).await?;
+    Ok(rows
+        .first()
+        .and_then(|r| r.first().copied().flatten())
+        .unwrap_or(0.0) as u64)
 }
 
 /// How to read an input path: `HATS` (a catalog directory), `CSV` or `PARQUET`.

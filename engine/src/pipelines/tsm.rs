@@ -7,7 +7,6 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use datafusion::arrow::array::Int64Array;
 use datafusion::common::{exec_datafusion_err, plan_err, Result};
 use serde::Serialize;
 
@@ -322,24 +321,6 @@ impl TsmConfig {
         Ok(summary)
     }
 
-    async fn count(ctx: &PzContext, sql: &str) -> Result<u64> {
-        let out = ctx
-            .run_last(sql)
-            .await?
-            .ok_or_else(|| exec_datafusion_err!("no result"))?;
-        let v = out
-            .batches
-            .first()
-            .and_then(|b| {
-                b.column(0)
-                    .as_any()
-                    .downcast_ref::<Int64Array>()
-                    .map(|a| a.value(0))
-            })
-            .unwrap_or(0);
-        Ok(v as u64)
-    }
-
     async fn write(
         &self,
         ctx: &PzContext,
@@ -364,20 +345,21 @@ impl TsmConfig {
             quote_str(&target.display().to_string())
         ))
         .await?;
-        let rows = Self::count(ctx, "SELECT count(*) FROM tsm_result").await?;
+        let rows = super::output::count(ctx, "SELECT count(*) FROM tsm_result").await?;
         let training_rows =
-            Self::count(ctx, "SELECT count(*) FROM tsm_result WHERE is_training_set").await?;
+            super::output::count(ctx, "SELECT count(*) FROM tsm_result WHERE is_training_set")
+                .await?;
         let inputs = vec![
             InputRecord {
                 role: "redshift".into(),
                 path: canonical(&self.redshift),
-                rows: Self::count(ctx, "SELECT count(*) FROM tsm_redshift_input").await?,
+                rows: super::output::count(ctx, "SELECT count(*) FROM tsm_redshift_input").await?,
                 sha256: checksum(&self.redshift)?,
             },
             InputRecord {
                 role: "objects".into(),
                 path: canonical(&self.objects),
-                rows: Self::count(ctx, "SELECT count(*) FROM tsm_objects").await?,
+                rows: super::output::count(ctx, "SELECT count(*) FROM tsm_objects").await?,
                 sha256: checksum(&self.objects)?,
             },
         ];

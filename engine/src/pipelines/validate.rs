@@ -13,7 +13,7 @@ use pz_udfs::metrics::pdf_arg::{integral, GridSource, PdfColumn};
 use pz_udfs::photoz::grid::ZGrid;
 use serde::Serialize;
 
-use super::output::{input_kind, quote_ident, quote_str, StagedDir};
+use super::output::{count, input_kind, quote_ident, quote_str, StagedDir};
 use crate::PzContext;
 
 /// The science targets of DMTN-049 and Schmidt et al. (2020) for 0 < z < 2, i < 25.
@@ -158,14 +158,6 @@ pub async fn f64_rows(ctx: &PzContext, sql: &str) -> Result<Vec<Vec<Option<f64>>
         }
     }
     Ok(rows)
-}
-
-async fn count(ctx: &PzContext, sql: &str) -> Result<u64> {
-    let rows = f64_rows(ctx, sql).await?;
-    Ok(rows
-        .first()
-        .and_then(|r| r.first().copied().flatten())
-        .unwrap_or(0.0) as u64)
 }
 
 /// A table name of the session, or a path registered under `alias`.

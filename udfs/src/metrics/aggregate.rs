@@ -144,6 +144,17 @@ impl AggregateUDFImpl for ValuesAggregate {
     }
 }
 
+/// One list value holding `values` (a partial state).
+pub(crate) fn f64_list(values: Vec<f64>) -> ScalarValue {
+    let n = values.len();
+    ScalarValue::List(Arc::new(ListArray::new(
+        Arc::new(Field::new_list_field(DataType::Float64, true)),
+        OffsetBuffer::from_lengths([n]),
+        Arc::new(Float64Array::from(values)),
+        None,
+    )))
+}
+
 pub(crate) fn f64_array(a: &ArrayRef) -> Result<Float64Array> {
     let c = cast(a, &DataType::Float64)?;
     Ok(c.as_primitive::<Float64Type>().clone())
@@ -195,15 +206,7 @@ impl Accumulator for ValuesAccumulator {
     }
 
     fn state(&mut self) -> Result<Vec<ScalarValue>> {
-        let values = std::mem::take(&mut self.values);
-        let n = values.len();
-        let list = ListArray::new(
-            Arc::new(Field::new_list_field(DataType::Float64, true)),
-            OffsetBuffer::from_lengths([n]),
-            Arc::new(Float64Array::from(values)),
-            None,
-        );
-        Ok(vec![ScalarValue::List(Arc::new(list))])
+        Ok(vec![f64_list(std::mem::take(&mut self.values))])
     }
 
     fn evaluate(&mut self) -> Result<ScalarValue> {

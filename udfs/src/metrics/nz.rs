@@ -13,7 +13,7 @@ use datafusion::logical_expr::{
     Accumulator, AggregateUDF, AggregateUDFImpl, Documentation, Signature, Volatility,
 };
 
-use super::aggregate::literal_limits;
+use super::aggregate::{f64_list, literal_limits};
 use super::pdf_arg::{check_pdf_type, normalise, resolve_grid, GridSource, PdfColumn};
 use crate::photoz::grid::ZGrid;
 
@@ -189,16 +189,8 @@ impl Accumulator for NzAcc {
     }
 
     fn state(&mut self) -> Result<Vec<ScalarValue>> {
-        let values = std::mem::take(&mut self.sum);
-        let n = values.len();
-        let list = ListArray::new(
-            item(),
-            OffsetBuffer::from_lengths([n]),
-            Arc::new(Float64Array::from(values)),
-            None,
-        );
         Ok(vec![
-            ScalarValue::List(Arc::new(list)),
+            f64_list(std::mem::take(&mut self.sum)),
             ScalarValue::UInt64(Some(self.count)),
         ])
     }
