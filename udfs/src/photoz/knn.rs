@@ -13,7 +13,7 @@ use super::gauss::add_gaussian;
 use super::grid::ZGrid;
 use super::model::{EstimateEnv, Estimator, RowExtra, TrainingSet};
 use super::options::OptionReader;
-use super::photometry::mag_and_colours;
+use super::photometry::{mag_and_colours, Photometry};
 use super::rng::permutation;
 use crate::xmatch::KdTree;
 
@@ -36,7 +36,8 @@ pub struct KnnModel {
     /// CDE loss of the chosen (k, sigma) on the held-out part.
     pub validation_cde_loss: f64,
     #[serde(skip)]
-    tree: OnceLock<AnyTree>,
+    /// Boxed: a tree of ten axes would make every model value large.
+    tree: OnceLock<Box<AnyTree>>,
 }
 
 impl Clone for KnnModel {
@@ -102,11 +103,25 @@ macro_rules! tree_dispatch {
             }
 
             fn query(&self, q: &[f64], k: usize, out: &mut Vec<(u32, f64)>) {
+                self.query_seeded(q, k, &[], out)
+            }
+
+            fn query_seeded(&self, q: &[f64], k: usize, seeds: &[u32], out: &mut Vec<(u32, f64)>) {
                 match self {
                     $(AnyTree::$v(t) => {
                         let mut a = [0.0; $d];
                         a.copy_from_slice(&q[..$d]);
-                        t.knn_within(&a, k, f64::INFINITY, out)
+                        t.knn_seeded(&a, k, f64::INFINITY, seeds, out)
+                    })*
+                }
+            }
+
+            fn leaf_of(&self, q: &[f64]) -> u32 {
+                match self {
+                    $(AnyTree::$v(t) => {
+                        let mut a = [0.0; $d];
+                        a.copy_from_slice(&q[..$d]);
+                        t.leaf_of(&a)
                     })*
                 }
             }
@@ -115,20 +130,30 @@ macro_rules! tree_dispatch {
 }
 tree_dispatch!(D2 => 2, D3 => 3, D4 => 4, D5 => 5, D6 => 6, D7 => 7, D8 => 8, D9 => 9, D10 => 10);
 
-/// Per-thread buffers for estimation.
+/// Per-thread buffers for estimation, and the neighbours of every row of the batch.
 #[derive(Default)]
 pub struct KnnScratch {
     limited: Vec<f64>,
     feat: Vec<f64>,
     nn: Vec<(u32, f64)>,
+    /// Features of the batch's rows, `dims` each (NaN-free only where `has_features`).
+    batch_features: Vec<f64>,
+    has_features: Vec<bool>,
+    /// (leaf, row) of each row with features, sorted.
+    order: Vec<(u32, u32)>,
+    /// Up to `k` neighbours per row, `k` slots each; `found[row]` of them are filled.
+    neighbours: Vec<(u32, f64)>,
+    found: Vec<u32>,
 }
 
 impl KnnModel {
     fn tree(&self) -> &AnyTree {
         self.tree.get_or_init(|| {
             // Validated at inform time; a model read from disk has the same shape.
-            AnyTree::build(self.dims, &self.features)
-                .unwrap_or(AnyTree::D2(KdTree::build(Vec::new())))
+            Box::new(
+                AnyTree::build(self.dims, &self.features)
+                    .unwrap_or(AnyTree::D2(KdTree::build(Vec::new()))),
+            )
         })
     }
 
@@ -274,35 +299,74 @@ impl Estimator for KnnModel {
         Ok(model)
     }
 
+    /// Finds the neighbours of the whole batch first, visiting rows in the tree's leaf order
+    /// and seeding each search with the previous row's neighbours: consecutive queries are
+    /// then close, so each search starts from a tight bound and takes the same branches as
+    /// the last. The neighbours, and so the PDFs, are those of independent searches.
+    fn begin_batch(&self, env: &EstimateEnv, phot: &Photometry, s: &mut KnnScratch) {
+        let (n, dims, k) = (phot.n, self.dims, self.k);
+        let tree = self.tree();
+        s.batch_features.clear();
+        s.has_features.clear();
+        s.order.clear();
+        for row in 0..n {
+            let mags = phot.mags(row);
+            let ok = env.photometry.usable(mags) && {
+                s.limited.resize(mags.len(), 0.0);
+                env.photometry.limited_mags(mags, &mut s.limited);
+                mag_and_colours(
+                    &s.limited,
+                    env.photometry.ref_band,
+                    self.only_colors,
+                    &mut s.feat,
+                );
+                if !self.only_colors {
+                    s.feat[0] *= self.mag_weight;
+                }
+                s.feat.len() == dims
+            };
+            if ok {
+                s.batch_features.extend_from_slice(&s.feat);
+                s.order.push((tree.leaf_of(&s.feat), row as u32));
+            } else {
+                s.batch_features.extend(std::iter::repeat_n(f64::NAN, dims));
+            }
+            s.has_features.push(ok);
+        }
+        s.order.sort_unstable();
+        s.neighbours.clear();
+        s.neighbours.resize(n * k, (0, 0.0));
+        s.found.clear();
+        s.found.resize(n, 0);
+        let mut seeds: Vec<u32> = Vec::with_capacity(k);
+        for &(_, row) in &s.order {
+            let row = row as usize;
+            let q = &s.batch_features[row * dims..(row + 1) * dims];
+            tree.query_seeded(q, k, &seeds, &mut s.nn);
+            s.neighbours[row * k..row * k + s.nn.len()].copy_from_slice(&s.nn);
+            s.found[row] = s.nn.len() as u32;
+            seeds.clear();
+            seeds.extend(s.nn.iter().map(|x| x.0));
+        }
+    }
+
     fn estimate_row(
         &self,
         env: &EstimateEnv,
-        _row: usize,
-        mags: &[f64],
+        row: usize,
+        _mags: &[f64],
         _errs: &[f64],
         pdf: &mut [f64],
         s: &mut KnnScratch,
         _extra: &mut RowExtra,
     ) -> bool {
-        s.limited.resize(mags.len(), 0.0);
-        env.photometry.limited_mags(mags, &mut s.limited);
-        mag_and_colours(
-            &s.limited,
-            env.photometry.ref_band,
-            self.only_colors,
-            &mut s.feat,
-        );
-        if !self.only_colors {
-            s.feat[0] *= self.mag_weight;
-        }
-        if s.feat.len() != self.dims {
+        let k = self.k;
+        let found = s.found.get(row).copied().unwrap_or(0) as usize;
+        if !s.has_features.get(row).copied().unwrap_or(false) || found == 0 {
             return false;
         }
-        self.tree().query(&s.feat, self.k, &mut s.nn);
-        if s.nn.is_empty() {
-            return false;
-        }
-        KnnModel::mixture(&self.redshift, &s.nn, self.k, self.sigma, env.grid, pdf);
+        let nn = &s.neighbours[row * k..row * k + found];
+        KnnModel::mixture(&self.redshift, nn, k, self.sigma, env.grid, pdf);
         true
     }
 }

@@ -303,7 +303,7 @@ impl Model {
         let mut scratch = E::Scratch::default();
         est.begin_batch(&env, phot, &mut scratch);
         let mut pdf = vec![0.0f64; nz];
-        let mut cdf = Vec::with_capacity(nz);
+        let mut blocks = Vec::with_capacity(nz / 8 + 1);
         for i in 0..phot.n {
             let mags = phot.mags(i);
             let mut extra = RowExtra::default();
@@ -317,15 +317,15 @@ impl Model {
                     &mut scratch,
                     &mut extra,
                 ) {
-                normalise_and_summarise(&mut pdf, &self.grid, &mut cdf)
+                normalise_and_summarise(
+                    &pdf,
+                    &self.grid,
+                    &mut blocks,
+                    &mut out.pdf[i * nz..(i + 1) * nz],
+                )
             } else {
                 None
             };
-            if summary.is_some() {
-                for (o, p) in out.pdf[i * nz..(i + 1) * nz].iter_mut().zip(&pdf) {
-                    *o = *p as f32;
-                }
-            }
             out.best_template.push(if summary.is_some() {
                 extra.best_template
             } else {
