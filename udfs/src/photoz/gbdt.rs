@@ -360,10 +360,17 @@ pub struct CompiledForest {
     cuts: Vec<Vec<f64>>,
     leaf_index: Vec<u32>,
     leaves: Vec<f32>,
+    /// `leaves` with each leaf's outputs padded by zeros to `padded_outputs`, a multiple of
+    /// 4: adding a leaf to a row is then whole vector adds.
+    padded_leaves: Vec<f32>,
+    padded_outputs: usize,
 }
 
 /// Rows that descend a tree together.
 const LANES: usize = 16;
+
+/// Rows that meet every tree before the next rows do.
+const CHUNK: usize = 512;
 
 fn has_avx2() -> bool {
     #[cfg(target_arch = "x86_64")]
@@ -464,7 +471,17 @@ impl CompiledForest {
             cuts: Vec::new(),
             leaf_index: Vec::new(),
             leaves: m.leaves.clone(),
+            padded_leaves: Vec::new(),
+            padded_outputs: m.n_outputs.div_ceil(4).max(1) * 4,
         };
+        let k = m.n_outputs;
+        if k > 0 {
+            for leaf in m.leaves.chunks_exact(k) {
+                f.padded_leaves.extend_from_slice(leaf);
+                f.padded_leaves
+                    .extend(std::iter::repeat_n(0.0, f.padded_outputs - k));
+            }
+        }
         for &root in &m.roots {
             let d = tree_depth(m, root as usize);
             let internal = (1usize << d) - 1;
@@ -527,6 +544,110 @@ impl CompiledForest {
         out_stride: usize,
         out_offset: usize,
     ) {
+        #[cfg(target_arch = "x86_64")]
+        if has_avx2() {
+            // SAFETY: the CPU reports AVX2, the only feature `predict_batch_avx2` assumes.
+            unsafe { self.predict_batch_avx2(x, n, out, out_stride, out_offset) };
+            return;
+        }
+        self.predict_batch_body(x, n, out, out_stride, out_offset, false)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn predict_batch_avx2(
+        &self,
+        x: &[f64],
+        n: usize,
+        out: &mut [f64],
+        out_stride: usize,
+        out_offset: usize,
+    ) {
+        self.predict_batch_body(x, n, out, out_stride, out_offset, true)
+    }
+
+    #[inline(always)]
+    fn predict_batch_body(
+        &self,
+        x: &[f64],
+        n: usize,
+        out: &mut [f64],
+        out_stride: usize,
+        out_offset: usize,
+        avx2: bool,
+    ) {
+        match self.padded_outputs {
+            4 => self.predict_padded::<4>(x, n, out, out_stride, out_offset, avx2),
+            8 => self.predict_padded::<8>(x, n, out, out_stride, out_offset, avx2),
+            12 => self.predict_padded::<12>(x, n, out, out_stride, out_offset, avx2),
+            16 => self.predict_padded::<16>(x, n, out, out_stride, out_offset, avx2),
+            _ => self.predict_padded_any(x, n, out, out_stride, out_offset, avx2),
+        }
+    }
+
+    /// `KP` outputs a leaf (padded): the sums of a chunk of rows are kept in that layout, so
+    /// adding a leaf is a fixed run of vector adds, and copied out at the end of the chunk.
+    #[inline(always)]
+    fn predict_padded<const KP: usize>(
+        &self,
+        x: &[f64],
+        n: usize,
+        out: &mut [f64],
+        out_stride: usize,
+        out_offset: usize,
+        avx2: bool,
+    ) {
+        let k = self.n_outputs;
+        let nf = self.n_features;
+        let q = self.quantise(x, n);
+        let mut idx = [0u32; LANES];
+        let mut start = [0.0f64; KP];
+        start[..k].copy_from_slice(&self.base);
+        let mut acc: Vec<[f64; KP]> = vec![start; CHUNK];
+        // Rows in chunks, every tree over a chunk: the chunk's sums stay in cache while the
+        // trees stream past, instead of the whole batch's sums once per tree.
+        let mut c0 = 0;
+        while c0 < n {
+            let c1 = (c0 + CHUNK).min(n);
+            acc.iter_mut().for_each(|a| *a = start);
+            for t in 0..self.depth.len() {
+                let d = self.depth[t] as usize;
+                let nodes = &self.node[self.node_offset[t]..self.node_offset[t] + (1 << d) - 1];
+                let leaf_of = &self.leaf_index[self.leaf_offset[t]..self.leaf_offset[t] + (1 << d)];
+                let mut r0 = c0;
+                while r0 < c1 {
+                    let m = LANES.min(c1 - r0);
+                    descend(nodes, &q, nf, d, r0, m, avx2, &mut idx);
+                    for j in 0..m {
+                        let leaf = leaf_of[idx[j] as usize + 1 - (1 << d)] as usize;
+                        let lv = &self.padded_leaves[leaf * KP..(leaf + 1) * KP];
+                        let a = &mut acc[r0 + j - c0];
+                        for o in 0..KP {
+                            a[o] += f64::from(lv[o]);
+                        }
+                    }
+                    r0 += m;
+                }
+            }
+            for r in c0..c1 {
+                out[r * out_stride + out_offset..r * out_stride + out_offset + k]
+                    .copy_from_slice(&acc[r - c0][..k]);
+            }
+            c0 = c1;
+        }
+    }
+
+    /// Any output count, straight into `out`.
+    #[inline(always)]
+    fn predict_padded_any(
+        &self,
+        x: &[f64],
+        n: usize,
+        out: &mut [f64],
+        out_stride: usize,
+        out_offset: usize,
+        avx2: bool,
+    ) {
         let k = self.n_outputs;
         let nf = self.n_features;
         for r in 0..n {
@@ -534,11 +655,7 @@ impl CompiledForest {
                 .copy_from_slice(&self.base);
         }
         let q = self.quantise(x, n);
-        let avx2 = has_avx2();
         let mut idx = [0u32; LANES];
-        // Rows in chunks, every tree over a chunk: the chunk's outputs stay in cache while
-        // the trees stream past, instead of the whole batch's outputs once per tree.
-        const CHUNK: usize = 512;
         let mut c0 = 0;
         while c0 < n {
             let c1 = (c0 + CHUNK).min(n);
@@ -634,41 +751,62 @@ mod compiled_tests {
 
     #[test]
     fn compiled_forest_predicts_what_the_trees_do() {
-        let mut s = 9u64;
-        let mut rnd = || {
-            s = s
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            (s >> 11) as f64 / (1u64 << 53) as f64
-        };
-        let n = 3000;
-        let mut x = Vec::new();
-        let mut y = Vec::new();
-        for _ in 0..n {
-            let (a, b, c) = (rnd(), rnd(), rnd());
-            x.extend([a, b, c]);
-            y.extend([a * b, (5.0 * c).sin(), if a > 0.3 { c } else { -b }]);
-        }
-        // Some NaN features: they go left in both layouts.
-        x[5] = f64::NAN;
-        let m = MultiGbdt::fit(
-            &x,
-            3,
-            &y,
-            3,
-            &GbdtParams {
-                n_trees: 30,
-                max_depth: 6,
-                ..Default::default()
-            },
-        );
-        let c = CompiledForest::new(&m);
-        let mut batch = vec![0.0; n * 5];
-        c.predict_batch(&x, n, &mut batch, 5, 2);
-        let mut one = [0.0; 3];
-        for r in 0..n {
-            m.predict_into(&x[r * 3..(r + 1) * 3], &mut one);
-            assert_eq!(&batch[r * 5 + 2..r * 5 + 5], &one[..], "row {r}");
+        // 3 and 8 outputs take the padded paths (4 and 8 wide), 17 the general one.
+        for k in [3usize, 8, 17] {
+            let mut s = 9u64;
+            let mut rnd = || {
+                s = s
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                (s >> 11) as f64 / (1u64 << 53) as f64
+            };
+            let n = 3000;
+            let mut x = Vec::new();
+            let mut y = Vec::new();
+            for _ in 0..n {
+                let (a, b, c) = (rnd(), rnd(), rnd());
+                x.extend([a, b, c]);
+                for o in 0..k {
+                    let w = o as f64;
+                    y.push(match o % 3 {
+                        0 => a * b + w,
+                        1 => ((5.0 + w) * c).sin(),
+                        _ => {
+                            if a > 0.3 {
+                                c
+                            } else {
+                                -b * w
+                            }
+                        }
+                    });
+                }
+            }
+            // Some NaN features: they go left in both layouts.
+            x[5] = f64::NAN;
+            let m = MultiGbdt::fit(
+                &x,
+                3,
+                &y,
+                k,
+                &GbdtParams {
+                    n_trees: 30,
+                    max_depth: 6,
+                    ..Default::default()
+                },
+            );
+            let c = CompiledForest::new(&m);
+            let stride = k + 2;
+            let mut batch = vec![0.0; n * stride];
+            c.predict_batch(&x, n, &mut batch, stride, 2);
+            let mut one = vec![0.0; k];
+            for r in 0..n {
+                m.predict_into(&x[r * 3..(r + 1) * 3], &mut one);
+                assert_eq!(
+                    &batch[r * stride + 2..r * stride + 2 + k],
+                    &one[..],
+                    "k {k} row {r}"
+                );
+            }
         }
     }
 }
