@@ -45,6 +45,13 @@ pub trait Estimator: Sized {
     /// Work done once per batch before its rows (e.g. tree-major traversal of boosters).
     fn begin_batch(&self, _env: &EstimateEnv, _phot: &Photometry, _scratch: &mut Self::Scratch) {}
 
+    /// The order to estimate the batch's rows in, when one keeps the estimator's tables in
+    /// cache (rows sharing a table row run together); None for the batch's own order. Each
+    /// row's result is the same in any order.
+    fn row_order(&self, _env: &EstimateEnv, _phot: &Photometry) -> Option<Vec<u32>> {
+        None
+    }
+
     /// Fills `pdf` (any positive scale) for object `row` of the batch; false when there is no
     /// estimate.
     #[allow(clippy::too_many_arguments)]
@@ -297,14 +304,19 @@ impl Model {
         let nz = self.grid.nz;
         let mut out = Estimates {
             pdf: vec![0.0f32; phot.n * nz],
-            summary: Vec::with_capacity(phot.n),
-            best_template: Vec::with_capacity(phot.n),
+            summary: vec![None; phot.n],
+            best_template: vec![None; phot.n],
         };
         let mut scratch = E::Scratch::default();
         est.begin_batch(&env, phot, &mut scratch);
+        let order = est
+            .row_order(&env, phot)
+            .filter(|o| o.len() == phot.n)
+            .unwrap_or_else(|| (0..phot.n as u32).collect());
         let mut pdf = vec![0.0f64; nz];
         let mut blocks = Vec::with_capacity(nz / 8 + 1);
-        for i in 0..phot.n {
+        for &i in &order {
+            let i = i as usize;
             let mags = phot.mags(i);
             let mut extra = RowExtra::default();
             let summary = if self.photometry.usable(mags)
@@ -326,12 +338,10 @@ impl Model {
             } else {
                 None
             };
-            out.best_template.push(if summary.is_some() {
-                extra.best_template
-            } else {
-                None
-            });
-            out.summary.push(summary);
+            if summary.is_some() {
+                out.best_template[i] = extra.best_template;
+            }
+            out.summary[i] = summary;
         }
         out
     }

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use super::fastexp::exp_nonpositive;
 use super::model::{EstimateEnv, Estimator, RowExtra, TrainingSet};
 use super::options::OptionReader;
-use super::photometry::PhotometryConfig;
+use super::photometry::{Photometry, PhotometryConfig};
 use prior::{fit_prior, PriorParams, PriorTable};
 
 /// Errors above this (in flux units) mark a band that was not observed: it adds nothing.
@@ -398,6 +398,17 @@ impl Estimator for BpzModel {
             other => return plan_err!("bpz: prior must be 'hdfn' or 'informed', got '{other}'"),
         }
         Ok(model)
+    }
+
+    /// By reference magnitude: the prior table holds a row per 0.02 mag, and objects in
+    /// magnitude order read the same two rows while they are still in cache.
+    fn row_order(&self, env: &EstimateEnv, phot: &Photometry) -> Option<Vec<u32>> {
+        let r = env.photometry.ref_band;
+        let mut order: Vec<u32> = (0..phot.n as u32).collect();
+        order.sort_by(|&a, &b| {
+            phot.mags(a as usize)[r].total_cmp(&phot.mags(b as usize)[r])
+        });
+        Some(order)
     }
 
     fn estimate_row(

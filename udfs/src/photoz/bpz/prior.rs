@@ -51,6 +51,21 @@ impl PriorParams {
     /// normalised z^α exp(−(z/z_m)^α) with values below 1 % of uniform cut, times the type
     /// fraction shared among the type's templates.
     pub fn evaluate(&self, grid: &ZGrid, m: f64, out: &mut [f64]) {
+        self.evaluate_with(grid, &self.z_powers(grid), m, out)
+    }
+
+    /// z^α of every grid point for every type: the part of the prior that does not depend
+    /// on the magnitude, computed once for a whole table.
+    fn z_powers(&self, grid: &ZGrid) -> Vec<Vec<f64>> {
+        self.alpha
+            .iter()
+            .map(|&a| (0..grid.nz).map(|iz| grid.z(iz).powf(a)).collect())
+            .collect()
+    }
+
+    /// [`Self::evaluate`] with the z^α of [`Self::z_powers`]. The shape depends only on the
+    /// type, so it is computed once for the templates that share one.
+    fn evaluate_with(&self, grid: &ZGrid, z_pow: &[Vec<f64>], m: f64, out: &mut [f64]) {
         let m = if m.is_nan() {
             32.0
         } else {
@@ -83,14 +98,15 @@ impl PriorParams {
         }
         let cut = 1e-2 / nz as f64;
         let mut col = vec![0.0; nz];
-        for t in 0..nt {
-            let ty = types[t];
+        for ty in 0..ntyp {
+            if !types.contains(&ty) {
+                continue;
+            }
             let a = self.alpha[ty];
             let zmt = (self.zo[ty] + self.km[ty] * dm).clamp(0.01, 15.0);
             let zmt_a = zmt.powf(a);
             let mut norm = 0.0;
-            for (iz, c) in col.iter_mut().enumerate() {
-                let za = grid.z(iz).powf(a);
+            for (c, &za) in col.iter_mut().zip(&z_pow[ty]) {
                 *c = za * (-(za / zmt_a).clamp(0.0, 700.0)).exp();
                 norm += *c;
             }
@@ -99,8 +115,10 @@ impl PriorParams {
                 *c = if *c / norm < cut { 0.0 } else { *c / norm };
                 norm2 += *c;
             }
-            for (iz, c) in col.iter().enumerate() {
-                out[iz * nt + t] = if norm2 > 0.0 { c / norm2 * f_t[t] } else { 0.0 };
+            for t in (0..nt).filter(|&t| types[t] == ty) {
+                for (iz, c) in col.iter().enumerate() {
+                    out[iz * nt + t] = if norm2 > 0.0 { c / norm2 * f_t[t] } else { 0.0 };
+                }
             }
         }
     }
@@ -124,9 +142,10 @@ impl PriorTable {
         let width = grid.nz * p.n_templates();
         let rows = ((32.0 - p.m0) / PRIOR_TABLE_STEP).ceil() as usize + 1;
         let mut values = vec![0.0; rows * width];
+        let z_pow = p.z_powers(grid);
         for r in 0..rows {
             let m = (p.m0 + r as f64 * PRIOR_TABLE_STEP).min(32.0);
-            p.evaluate(grid, m, &mut values[r * width..(r + 1) * width]);
+            p.evaluate_with(grid, &z_pow, m, &mut values[r * width..(r + 1) * width]);
         }
         PriorTable {
             m0: p.m0,
