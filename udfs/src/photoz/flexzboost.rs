@@ -75,26 +75,32 @@ fn cosine(j: usize, u: f64) -> f64 {
 /// which the compiler may not reorder into vector code.
 const LANES: usize = 8;
 
-/// Σ f(v) and the number of v with f(v) ≠ 0, over lanes.
+/// Σ v and the count of v over the values v > `c`, in lanes of plain selects (no branch per
+/// value).
 #[inline(always)]
-fn lane_sum_count(d: &[f64], f: impl Fn(f64) -> f64) -> (f64, f64) {
+fn sum_count_above(d: &[f64], c: f64) -> (f64, f64) {
     let mut sum = [0.0; LANES];
-    let mut count = [0.0; LANES];
+    // Integer counts: a compare mask subtracted as -1 vectorises; a float select did not.
+    let mut count = [0u64; LANES];
     let mut chunks = d.chunks_exact(LANES);
-    for c in &mut chunks {
+    for x in &mut chunks {
         for l in 0..LANES {
-            let v = f(c[l]);
-            sum[l] += v;
-            count[l] += if v != 0.0 { 1.0 } else { 0.0 };
+            let above = x[l] > c;
+            sum[l] += if above { x[l] } else { 0.0 };
+            count[l] += u64::from(above);
         }
     }
-    let (mut s, mut m) = (0.0, 0.0);
+    let (mut s, mut m) = (0.0, 0u64);
     for &v in chunks.remainder() {
-        let v = f(v);
-        s += v;
-        m += if v != 0.0 { 1.0 } else { 0.0 };
+        if v > c {
+            s += v;
+            m += 1;
+        }
     }
-    (sum.iter().sum::<f64>() + s, count.iter().sum::<f64>() + m)
+    (
+        sum.iter().sum::<f64>() + s,
+        (count.iter().sum::<u64>() + m) as f64,
+    )
 }
 
 /// Makes a density on the unit grid non-negative with mean 1 by subtracting the constant that
@@ -102,7 +108,7 @@ fn lane_sum_count(d: &[f64], f: impl Fn(f64) -> f64) -> (f64, f64) {
 #[inline(always)]
 pub fn normalise_unit(d: &mut [f64]) {
     let n = d.len() as f64;
-    let (pos, _) = lane_sum_count(d, |v| v.max(0.0));
+    let (pos, _) = sum_count_above(d, 0.0);
     if pos == 0.0 {
         d.iter_mut().for_each(|v| *v = 1.0);
         return;
@@ -116,7 +122,7 @@ pub fn normalise_unit(d: &mut [f64]) {
     // Find c ≥ 0 with Σ max(d − c, 0) = n: over the values above c the sum is linear in c.
     let mut c = 0.0;
     loop {
-        let (s, m) = lane_sum_count(d, |v| if v > c { v } else { 0.0 });
+        let (s, m) = sum_count_above(d, c);
         let next = (s - n) / m;
         if next <= c + 1e-15 * c.abs().max(1.0) {
             c = next.max(c);
@@ -178,15 +184,31 @@ impl FlexZBoostModel {
     /// Density on the unit grid from the basis coefficients (all n_basis of them); `table`
     /// holds the kept basis functions on the grid, one row each.
     #[inline(always)]
+    ///
+    /// Grid points go in blocks of 16 whose sums stay in registers while every basis
+    /// function is added, in basis order as a row-by-row pass would.
     fn density(coefs: &[f64], best: &[usize], table: &[f64], out: &mut [f64]) {
+        const G: usize = 16;
         let nz = out.len();
-        out.iter_mut().for_each(|o| *o = 0.0);
-        for (jj, &j) in best.iter().enumerate() {
-            let c = coefs[j];
-            let row = &table[jj * nz..(jj + 1) * nz];
-            for g in 0..nz {
-                out[g] += c * row[g];
+        let mut g0 = 0;
+        while g0 + G <= nz {
+            let mut acc = [0.0; G];
+            for (jj, &j) in best.iter().enumerate() {
+                let c = coefs[j];
+                let row = &table[jj * nz + g0..jj * nz + g0 + G];
+                for l in 0..G {
+                    acc[l] += c * row[l];
+                }
             }
+            out[g0..g0 + G].copy_from_slice(&acc);
+            g0 += G;
+        }
+        for (g, o) in out.iter_mut().enumerate().skip(g0) {
+            let mut acc = 0.0;
+            for (jj, &j) in best.iter().enumerate() {
+                acc += coefs[j] * table[jj * nz + g];
+            }
+            *o = acc;
         }
     }
 

@@ -405,9 +405,7 @@ impl Estimator for BpzModel {
     fn row_order(&self, env: &EstimateEnv, phot: &Photometry) -> Option<Vec<u32>> {
         let r = env.photometry.ref_band;
         let mut order: Vec<u32> = (0..phot.n as u32).collect();
-        order.sort_by(|&a, &b| {
-            phot.mags(a as usize)[r].total_cmp(&phot.mags(b as usize)[r])
-        });
+        order.sort_by(|&a, &b| phot.mags(a as usize)[r].total_cmp(&phot.mags(b as usize)[r]));
         Some(order)
     }
 
