@@ -359,9 +359,8 @@ pub struct CompiledForest {
     /// Sorted distinct finite thresholds per feature.
     cuts: Vec<Vec<f64>>,
     leaf_index: Vec<u32>,
-    leaves: Vec<f32>,
-    /// `leaves` with each leaf's outputs padded by zeros to `padded_outputs`, a multiple of
-    /// 4: adding a leaf to a row is then whole vector adds.
+    /// The leaves' outputs, each padded by zeros to `padded_outputs`, a multiple of 4:
+    /// adding a leaf to a row is then whole vector adds.
     padded_leaves: Vec<f32>,
     padded_outputs: usize,
 }
@@ -470,7 +469,6 @@ impl CompiledForest {
             node: Vec::new(),
             cuts: Vec::new(),
             leaf_index: Vec::new(),
-            leaves: m.leaves.clone(),
             padded_leaves: Vec::new(),
             padded_outputs: m.n_outputs.div_ceil(4).max(1) * 4,
         };
@@ -576,19 +574,22 @@ impl CompiledForest {
         out_offset: usize,
         avx2: bool,
     ) {
-        match self.padded_outputs {
-            4 => self.predict_padded::<4>(x, n, out, out_stride, out_offset, avx2),
-            8 => self.predict_padded::<8>(x, n, out, out_stride, out_offset, avx2),
-            12 => self.predict_padded::<12>(x, n, out, out_stride, out_offset, avx2),
-            16 => self.predict_padded::<16>(x, n, out, out_stride, out_offset, avx2),
-            _ => self.predict_padded_any(x, n, out, out_stride, out_offset, avx2),
+        // Literal widths, so the inlined body adds each leaf with a fixed run of vector adds.
+        let kp = self.padded_outputs;
+        match kp {
+            4 => self.predict_padded(x, n, out, out_stride, out_offset, avx2, 4),
+            8 => self.predict_padded(x, n, out, out_stride, out_offset, avx2, 8),
+            12 => self.predict_padded(x, n, out, out_stride, out_offset, avx2, 12),
+            16 => self.predict_padded(x, n, out, out_stride, out_offset, avx2, 16),
+            _ => self.predict_padded(x, n, out, out_stride, out_offset, avx2, kp),
         }
     }
 
-    /// `KP` outputs a leaf (padded): the sums of a chunk of rows are kept in that layout, so
-    /// adding a leaf is a fixed run of vector adds, and copied out at the end of the chunk.
+    /// `kp` outputs a leaf (padded): the sums of a chunk of rows are kept in that layout, and
+    /// copied out at the end of the chunk.
+    #[allow(clippy::too_many_arguments)]
     #[inline(always)]
-    fn predict_padded<const KP: usize>(
+    fn predict_padded(
         &self,
         x: &[f64],
         n: usize,
@@ -596,20 +597,23 @@ impl CompiledForest {
         out_stride: usize,
         out_offset: usize,
         avx2: bool,
+        kp: usize,
     ) {
         let k = self.n_outputs;
         let nf = self.n_features;
         let q = self.quantise(x, n);
         let mut idx = [0u32; LANES];
-        let mut start = [0.0f64; KP];
+        let mut start = vec![0.0f64; kp];
         start[..k].copy_from_slice(&self.base);
-        let mut acc: Vec<[f64; KP]> = vec![start; CHUNK];
+        let mut acc = vec![0.0f64; CHUNK * kp];
         // Rows in chunks, every tree over a chunk: the chunk's sums stay in cache while the
         // trees stream past, instead of the whole batch's sums once per tree.
         let mut c0 = 0;
         while c0 < n {
             let c1 = (c0 + CHUNK).min(n);
-            acc.iter_mut().for_each(|a| *a = start);
+            for a in acc.chunks_exact_mut(kp) {
+                a.copy_from_slice(&start);
+            }
             for t in 0..self.depth.len() {
                 let d = self.depth[t] as usize;
                 let nodes = &self.node[self.node_offset[t]..self.node_offset[t] + (1 << d) - 1];
@@ -620,10 +624,11 @@ impl CompiledForest {
                     descend(nodes, &q, nf, d, r0, m, avx2, &mut idx);
                     for j in 0..m {
                         let leaf = leaf_of[idx[j] as usize + 1 - (1 << d)] as usize;
-                        let lv = &self.padded_leaves[leaf * KP..(leaf + 1) * KP];
-                        let a = &mut acc[r0 + j - c0];
-                        for o in 0..KP {
-                            a[o] += f64::from(lv[o]);
+                        let lv = &self.padded_leaves[leaf * kp..(leaf + 1) * kp];
+                        let row = r0 + j - c0;
+                        let a = &mut acc[row * kp..(row + 1) * kp];
+                        for (a, &l) in a.iter_mut().zip(lv) {
+                            *a += f64::from(l);
                         }
                     }
                     r0 += m;
@@ -631,53 +636,7 @@ impl CompiledForest {
             }
             for r in c0..c1 {
                 out[r * out_stride + out_offset..r * out_stride + out_offset + k]
-                    .copy_from_slice(&acc[r - c0][..k]);
-            }
-            c0 = c1;
-        }
-    }
-
-    /// Any output count, straight into `out`.
-    #[inline(always)]
-    fn predict_padded_any(
-        &self,
-        x: &[f64],
-        n: usize,
-        out: &mut [f64],
-        out_stride: usize,
-        out_offset: usize,
-        avx2: bool,
-    ) {
-        let k = self.n_outputs;
-        let nf = self.n_features;
-        for r in 0..n {
-            out[r * out_stride + out_offset..r * out_stride + out_offset + k]
-                .copy_from_slice(&self.base);
-        }
-        let q = self.quantise(x, n);
-        let mut idx = [0u32; LANES];
-        let mut c0 = 0;
-        while c0 < n {
-            let c1 = (c0 + CHUNK).min(n);
-            for t in 0..self.depth.len() {
-                let d = self.depth[t] as usize;
-                let nodes = &self.node[self.node_offset[t]..self.node_offset[t] + (1 << d) - 1];
-                let leaf_of = &self.leaf_index[self.leaf_offset[t]..self.leaf_offset[t] + (1 << d)];
-                let mut r0 = c0;
-                while r0 < c1 {
-                    let m = LANES.min(c1 - r0);
-                    descend(nodes, &q, nf, d, r0, m, avx2, &mut idx);
-                    for j in 0..m {
-                        let leaf = leaf_of[idx[j] as usize + 1 - (1 << d)] as usize;
-                        let lv = &self.leaves[leaf * k..(leaf + 1) * k];
-                        let o = &mut out[(r0 + j) * out_stride + out_offset
-                            ..(r0 + j) * out_stride + out_offset + k];
-                        for q in 0..k {
-                            o[q] += lv[q] as f64;
-                        }
-                    }
-                    r0 += m;
-                }
+                    .copy_from_slice(&acc[(r - c0) * kp..(r - c0) * kp + k]);
             }
             c0 = c1;
         }
