@@ -559,13 +559,12 @@ mod tests {
     /// length, touching both ends.
     #[test]
     fn remove_bumps_matches_the_definition() {
-        let mut s = 3u64;
+        let mut rng = crate::photoz::rng::SplitMix64::new(3);
         for case in 0..200 {
             let n = [301, 100, 9, 17][case % 4];
             let d: Vec<f64> = (0..n)
                 .map(|_| {
-                    s = s.wrapping_mul(6364136223846793005).wrapping_add(1);
-                    let r = (s >> 11) as f64 / (1u64 << 53) as f64;
+                    let r = rng.uniform();
                     if r < 0.45 {
                         0.0
                     } else {

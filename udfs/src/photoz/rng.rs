@@ -18,6 +18,12 @@ impl SplitMix64 {
         z ^ (z >> 31)
     }
 
+    /// Uniform in [0, 1), 53 bits.
+    #[inline]
+    pub fn uniform(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
     /// Uniform in [0, n) without modulo bias worth mentioning for n ≪ 2⁶⁴.
     #[inline]
     pub fn below(&mut self, n: usize) -> usize {

@@ -334,13 +334,8 @@ mod tests {
     /// duplicated points so ties by id are exercised.
     #[test]
     fn matches_brute_force_in_six_dimensions() {
-        let mut s = 99u64;
-        let mut rnd = || {
-            s = s
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            (s >> 11) as f64 / (1u64 << 53) as f64
-        };
+        let mut rng = crate::photoz::rng::SplitMix64::new(99);
+        let mut rnd = || rng.uniform();
         let scale = [3.0, 0.5, 0.2, 0.01, 1.0, 0.05];
         let mut pts: Vec<[f64; 6]> = (0..5000)
             .map(|_| std::array::from_fn(|d| rnd() * scale[d]))
@@ -368,11 +363,8 @@ mod tests {
     /// Any seeds, good, poor, repeated or out of range, give the unseeded answer.
     #[test]
     fn seeds_do_not_change_the_answer() {
-        let mut s = 5u64;
-        let mut rnd = || {
-            s = s.wrapping_mul(6364136223846793005).wrapping_add(11);
-            (s >> 11) as f64 / (1u64 << 53) as f64
-        };
+        let mut rng = crate::photoz::rng::SplitMix64::new(5);
+        let mut rnd = || rng.uniform();
         let pts: Vec<[f64; 4]> = (0..3000)
             .map(|_| std::array::from_fn(|d| rnd() * (d + 1) as f64))
             .collect();
