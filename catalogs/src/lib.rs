@@ -1,9 +1,15 @@
 //! Catalog storage for pz: HATS (HiPSCat) partitioned catalogs as DataFusion tables, and the
 //! writer that produces them.
 
+// Test code may use std's maths to make data; what pz computes uses `pz_udfs::math`.
+#![cfg_attr(test, allow(clippy::disallowed_methods))]
+
+pub mod config;
 pub mod hats;
+pub mod resolve;
 pub mod xmatch;
 
+pub use config::PzOptions;
 pub use hats::catalog::HatsCatalog;
 pub use hats::factory::{HatsInfoFunction, HatsTableFactory, HatsTableFunction};
 pub use hats::table::{HatsScanExec, HatsTable};

@@ -30,9 +30,9 @@ pub struct CrossmatchArgs {
     /// Right catalog (under --hats).
     #[arg(long, default_value = "objects")]
     right: String,
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 1.0, value_parser = crate::args::positive)]
     radius_arcsec: f64,
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = crate::args::neighbors)]
     n_neighbors: usize,
     /// Warm repetitions in the same process, after the first run.
     #[arg(long, default_value_t = 3)]
@@ -216,16 +216,16 @@ pub struct ScanArgs {
     /// The HATS catalog directory.
     catalog: PathBuf,
     /// Cone centre RA (degrees); default: the centre of the catalog's middle partition.
-    #[arg(long, allow_negative_numbers = true)]
+    #[arg(long, allow_negative_numbers = true, requires = "dec", value_parser = crate::args::ra_deg)]
     ra: Option<f64>,
     /// Cone centre Dec (degrees).
-    #[arg(long, allow_negative_numbers = true)]
+    #[arg(long, allow_negative_numbers = true, requires = "ra", value_parser = crate::args::dec_deg)]
     dec: Option<f64>,
     /// Cone radius (degrees).
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 1.0, value_parser = crate::args::radius_deg)]
     radius: f64,
     /// Timed repetitions (the best is reported, and the first).
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 3, value_parser = crate::args::at_least_one)]
     repeat: usize,
     /// A Python with lsdb installed: run LSDB's cone search on the same catalog in the same
     /// run and report the ratios.
@@ -302,7 +302,7 @@ async fn scan(a: &ScanArgs) -> Result<(), CliError> {
     let mut full = Vec::new();
     let mut cone = Vec::new();
     let (mut rows, mut cone_rows) = (0, 0);
-    for _ in 0..a.repeat.max(1) {
+    for _ in 0..a.repeat {
         let t = Instant::now();
         rows = count(&ctx, &full_sql).await?;
         full.push(t.elapsed().as_secs_f64());

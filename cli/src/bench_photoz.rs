@@ -46,7 +46,7 @@ pub struct PhotozArgs {
     id_col: String,
     /// Estimate on this many rows: the test set repeated (or cut) to length, e.g. 150000 for
     /// the memory comparison on one partition.
-    #[arg(long)]
+    #[arg(long, value_parser = crate::args::at_least_one)]
     rows: Option<usize>,
     /// A Python with RAIL: run ../shared/reference/rail_estimate.py on the same files.
     #[arg(long, value_name = "PYTHON")]
@@ -60,7 +60,7 @@ pub struct PhotozArgs {
     /// Time pz's estimate this many times over the whole test set, each from a fresh copy of
     /// the model, and report the median (the first pass writes the output). Short runs on a
     /// shared machine are noisy; RAIL's run, a minute long, is not repeated.
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 3, value_parser = crate::args::at_least_one)]
     repeat: usize,
 }
 
@@ -133,6 +133,12 @@ pub async fn photoz(a: &PhotozArgs) -> Result<(), CliError> {
     let train = read_parquet(&a.train)?;
     let mut test = read_parquet(&a.test)?;
     if let Some(n) = a.rows {
+        // The repeated test set is built in memory: --rows sizes it.
+        let per_row = test.get_array_memory_size() as f64 / test.num_rows().max(1) as f64;
+        pz_engine::simulate::memory::ensure_fits(
+            per_row * n as f64 * 2.0,
+            &format!("bench photoz: --rows {n}"),
+        )?;
         test = to_rows(&test, n)?;
     }
     let test_path = if a.rows.is_some() {
@@ -216,7 +222,7 @@ pub async fn photoz(a: &PhotozArgs) -> Result<(), CliError> {
     let mut n_null = 0usize;
     let mut first = true;
     let mut runs = Vec::new();
-    for _ in 0..a.repeat.max(1) {
+    for _ in 0..a.repeat {
         // A fresh copy each pass, so every pass pays the model's one-time set-up (the k-d
         // tree, the compiled forest, the prior table).
         let model = model.clone();

@@ -63,12 +63,13 @@ pub struct CrcArgs {
     /// What to do with duplicates.
     #[arg(long, value_enum, default_value = "concatenate_and_remove_duplicates")]
     mode: Mode,
-    /// What to do with unresolved ties (with concatenate_and_remove_duplicates).
-    #[arg(long, value_enum, default_value = "keep_all")]
-    ties: Ties,
-    /// Seed for draw_one.
-    #[arg(long, default_value_t = 42)]
-    seed: u64,
+    /// What to do with unresolved ties (only with concatenate_and_remove_duplicates;
+    /// default keep_all).
+    #[arg(long, value_enum)]
+    ties: Option<Ties>,
+    /// Seed for --ties draw_one (default 42).
+    #[arg(long)]
+    seed: Option<u64>,
     /// Keep only rows with z_flag_homogenized >= this.
     #[arg(long, value_name = "FLAG")]
     flag_cut: Option<i32>,
@@ -102,6 +103,11 @@ pub async fn run(a: &CrcArgs) -> Result<(), CliError> {
         let (source, path) = spec
             .split_once('=')
             .ok_or_else(|| usage(format!("--input '{spec}': expected SOURCE=PATH")))?;
+        if source.trim().is_empty() || path.trim().is_empty() {
+            return Err(usage(format!(
+                "--input '{spec}': expected SOURCE=PATH, both non-empty"
+            )));
+        }
         inputs.push(CrcInput {
             source: source.trim().to_string(),
             path: PathBuf::from(path.trim()),
@@ -124,9 +130,20 @@ pub async fn run(a: &CrcArgs) -> Result<(), CliError> {
             let (std, col) = pair
                 .split_once('=')
                 .ok_or_else(|| usage(format!("--map '{m}': '{pair}' is not STD=COLUMN")))?;
-            inputs[i]
+            if col.trim().is_empty() {
+                return Err(usage(format!("--map '{m}': '{pair}' names no column")));
+            }
+            let previous = inputs[i]
                 .columns
                 .insert(std.trim().to_string(), col.trim().to_string());
+            if let Some(p) = previous {
+                return Err(usage(format!(
+                    "--map: {}'s {} is mapped twice (to '{p}' and '{}')",
+                    source.trim(),
+                    std.trim(),
+                    col.trim()
+                )));
+            }
         }
     }
     for t in &a.instrument_types {
@@ -144,7 +161,20 @@ pub async fn run(a: &CrcArgs) -> Result<(), CliError> {
                 )))
             }
         };
-        inputs[i].instrument_type = Some(c);
+        if inputs[i].instrument_type.replace(c).is_some() {
+            return Err(usage(format!(
+                "--instrument-type: '{}' is given twice",
+                source.trim()
+            )));
+        }
+    }
+    if a.ties.is_some() && !matches!(a.mode, Mode::RemoveDuplicates) {
+        return Err(usage(
+            "--ties applies only to --mode concatenate_and_remove_duplicates".into(),
+        ));
+    }
+    if a.seed.is_some() && !matches!(a.ties, Some(Ties::DrawOne)) {
+        eprintln!("warning: --seed is used only by --ties draw_one; it is ignored");
     }
     let cfg = CrcConfig {
         inputs,
@@ -153,12 +183,12 @@ pub async fn run(a: &CrcArgs) -> Result<(), CliError> {
             Mode::MarkDuplicates => CrcMode::ConcatenateAndMarkDuplicates,
             Mode::RemoveDuplicates => CrcMode::ConcatenateAndRemoveDuplicates,
         },
-        ties: match a.ties {
+        ties: match a.ties.unwrap_or(Ties::KeepAll) {
             Ties::RemoveAll => TiePolicy::RemoveAll,
             Ties::KeepAll => TiePolicy::KeepAll,
             Ties::DrawOne => TiePolicy::DrawOne,
         },
-        seed: a.seed,
+        seed: a.seed.unwrap_or(42),
         flag_cut: a.flag_cut,
         translation: a.translation.clone(),
         extra_columns: a.extra_columns.clone(),

@@ -1,5 +1,6 @@
 //! `pz`: photometric redshifts for LSST on Apache DataFusion.
 
+mod args;
 mod bench;
 mod bench_photoz;
 mod crc;

@@ -49,24 +49,41 @@ pub fn write(
             w.finish()?;
         }
         Format::Parquet => {
-            let Some(path) = output else {
+            if output.is_none() {
                 return Err(CliError::Usage(
                     "--format parquet needs --output <file>".into(),
                 ));
-            };
-            let f = std::fs::File::create(path).map_err(CliError::io(path))?;
-            let mut w = parquet::arrow::ArrowWriter::try_new(f, schema.clone(), None)?;
+            }
+            let mut w = parquet::arrow::ArrowWriter::try_new(&mut buf, schema.clone(), None)?;
             for b in batches {
                 w.write(b)?;
             }
             w.close()?;
-            return Ok(());
         }
     }
     match output {
-        Some(path) => std::fs::write(path, &buf).map_err(CliError::io(path)),
+        Some(path) => write_whole(path, &buf),
         None => std::io::stdout()
             .write_all(&buf)
             .map_err(CliError::io("stdout")),
     }
+}
+
+/// Writes `bytes` to `path` through a temporary sibling renamed into place, so a failed
+/// write (a full disk) leaves neither a truncated file nor the temporary one.
+fn write_whole(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}.pz-tmp-{}", std::process::id()));
+    let written = std::fs::write(&tmp, bytes).and_then(|()| std::fs::rename(&tmp, path));
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(CliError::Io {
+            path: path.to_path_buf(),
+            source: e,
+        });
+    }
+    Ok(())
 }

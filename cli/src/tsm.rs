@@ -72,15 +72,15 @@ pub struct TsmArgs {
     /// … redshift.
     #[arg(long, default_value = "z")]
     z_column: String,
-    /// … redshift error (optional).
-    #[arg(long, default_value = "z_err")]
-    z_err_column: String,
-    /// … quality flag (optional).
-    #[arg(long, default_value = "z_flag")]
-    z_flag_column: String,
-    /// … survey name (optional).
-    #[arg(long, default_value = "survey")]
-    survey_column: String,
+    /// … redshift error (default: z_err, when the catalog has it).
+    #[arg(long, value_name = "COLUMN")]
+    z_err_column: Option<String>,
+    /// … quality flag (default: z_flag, when the catalog has it).
+    #[arg(long, value_name = "COLUMN")]
+    z_flag_column: Option<String>,
+    /// … survey name (default: survey, when the catalog has it).
+    #[arg(long, value_name = "COLUMN")]
+    survey_column: Option<String>,
 }
 
 pub async fn run(a: &TsmArgs) -> Result<(), CliError> {
@@ -92,9 +92,9 @@ pub async fn run(a: &TsmArgs) -> Result<(), CliError> {
             ra: a.ra_column.clone(),
             dec: a.dec_column.clone(),
             z: a.z_column.clone(),
-            z_err: Some(a.z_err_column.clone()),
-            z_flag: Some(a.z_flag_column.clone()),
-            survey: Some(a.survey_column.clone()),
+            z_err: a.z_err_column.clone(),
+            z_flag: a.z_flag_column.clone(),
+            survey: a.survey_column.clone(),
         },
         radius_arcsec: a.radius_arcsec,
         n_neighbors: a.n_neighbors,
@@ -112,6 +112,9 @@ pub async fn run(a: &TsmArgs) -> Result<(), CliError> {
         },
     };
     let s = cfg.run().await?;
+    for w in &s.warnings {
+        eprintln!("warning: {w}");
+    }
     println!(
         "training set: {} rows ({} flagged is_training_set) in {:.2} s -> {}",
         s.rows,

@@ -39,6 +39,14 @@ pub struct ValidateArgs {
         default_value = "0,0.3,0.6,0.9,1.2,1.5,2,3"
     )]
     tomo_edges: Vec<f64>,
+    /// The lowest redshift of the grid the PDFs are sampled on (with --zmax; the number of
+    /// points is the PDFs' length). Default: the grid in the pdf column's pz metadata, else
+    /// RAIL's z = 0..3 with 301 points.
+    #[arg(long, requires = "zmax", allow_negative_numbers = true)]
+    zmin: Option<f64>,
+    /// The highest redshift of the PDFs' grid (with --zmin).
+    #[arg(long, requires = "zmin")]
+    zmax: Option<f64>,
     /// Output directory (must not exist or be empty): metrics.json and report.html.
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
@@ -58,6 +66,7 @@ impl ValidateArgs {
             ztrue_column: self.ztrue_column.clone(),
             mag_column: self.mag_column.clone(),
             tomo_edges: self.tomo_edges.clone(),
+            grid: self.zmin.zip(self.zmax),
             out: self.out.clone(),
             title: self.title.clone(),
         }

@@ -49,17 +49,30 @@ impl PzContext {
         let mut warnings = Vec::new();
         let models = crate::model_registry(&ctx.state());
         for (path, bytes) in data_dir.model_files() {
+            // Listed under the name its file stands for: the one DROP MODEL finds it by.
+            let listed = DataDir::model_name_of(&path);
             match bytes
-                .map_err(|e| e.to_string())
-                .and_then(|b| Model::from_bytes(&b).map_err(|e| e.to_string()))
+                .map_err(|e| format!("cannot read it: {e}"))
+                .and_then(|b| Model::from_bytes(&b).map_err(|e| e.message().into_owned()))
             {
-                Ok(m) => {
-                    models.insert(m);
+                Ok(mut m) => {
+                    if m.name != listed {
+                        warnings.push(format!(
+                            "model file {} holds model '{}'; it is listed as '{listed}'",
+                            path.display(),
+                            m.name
+                        ));
+                        m.name = listed;
+                    }
+                    models.insert_stored(m, path);
                 }
-                Err(e) => warnings.push(format!(
-                    "model {} could not be restored: {e}",
-                    path.display()
-                )),
+                Err(e) => {
+                    warnings.push(format!(
+                        "model '{listed}' ({}) could not be restored: {e}; SHOW MODELS lists it as unusable, DROP MODEL {listed} removes it",
+                        path.display()
+                    ));
+                    models.insert_unusable(&listed, path, e);
+                }
             }
         }
         for (name, ddl) in data_dir.tables()? {
@@ -100,6 +113,9 @@ impl PzContext {
             PzStatement::CreateModel(c) => {
                 // Fail fast on a bad algorithm or name clash, before running the query.
                 Algorithm::parse(&c.algorithm)?;
+                if c.name.is_empty() {
+                    return plan_err!("CREATE MODEL needs a name that is not empty");
+                }
                 if models.contains(&c.name) {
                     if c.if_not_exists {
                         let m = models.get(&c.name)?;
@@ -110,10 +126,10 @@ impl PzContext {
                     }
                 }
                 let query_sql = c.query.to_string();
-                let state = self.ctx.state();
-                let plan = state
-                    .statement_to_plan(Statement::Statement(Box::new(SqlStatement::Query(c.query))))
-                    .await?;
+                let mut state = self.ctx.state();
+                let stmt = Statement::Statement(Box::new(SqlStatement::Query(c.query)));
+                pz_catalogs::resolve::resolve_table_function_inputs(&mut state, &stmt).await?;
+                let plan = state.statement_to_plan(stmt).await?;
                 let df = self.ctx.execute_logical_plan(plan).await?;
                 let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
                 let batches = df.collect().await?;
@@ -126,19 +142,29 @@ impl PzContext {
                     query_sql,
                 )
                 .await?;
-                if let Some(dd) = &self.data_dir {
-                    dd.save_model(&model.name, &model.to_bytes()?)?;
-                }
-                let m = models.insert(model);
+                let m = match &self.data_dir {
+                    Some(dd) => {
+                        let replaced = models.file_of(&model.name);
+                        let path = dd.save_model(&model.name, &model.to_bytes()?)?;
+                        // The model replaced may sit in another file (listed in another case).
+                        if let Some(old) = replaced.filter(|old| *old != path) {
+                            dd.remove_model_file(&old)?;
+                        }
+                        models.insert_stored(model, path)
+                    }
+                    None => models.insert(model),
+                };
                 Ok(one(crate::models::created_batch(&m)?))
             }
             PzStatement::DropModel { name, if_exists } => {
-                let existed = models.get(&name).ok();
-                match existed {
+                // Usable or not (a corrupt file is listed too), by the name it is listed under.
+                match models.remove_entry(&name) {
                     Some(m) => {
-                        models.remove(&m.name);
                         if let Some(dd) = &self.data_dir {
-                            dd.remove_model(&m.name)?;
+                            match &m.file {
+                                Some(f) => dd.remove_model_file(f)?,
+                                None => dd.remove_model(&m.name)?,
+                            }
                         }
                         Ok(one(crate::models::message_batch(format!(
                             "dropped model {}",
@@ -153,7 +179,10 @@ impl PzContext {
                     })),
                 }
             }
-            PzStatement::ShowModels => Ok(one(crate::models::show_batch(&models.list())?)),
+            PzStatement::ShowModels => Ok(one(crate::models::show_batch(
+                &models.list(),
+                &models.unusable(),
+            )?)),
             PzStatement::DescribeModel { name } => Ok(one(crate::models::describe_batch(
                 models.get(&name)?.as_ref(),
             )?)),
@@ -165,7 +194,16 @@ impl PzContext {
         Ok(self.run_script(sql).await?.pop())
     }
 
-    pub async fn run_statement(&self, stmt: Statement) -> Result<StatementOutcome> {
+    pub async fn run_statement(&self, mut stmt: Statement) -> Result<StatementOutcome> {
+        // A local COPY writes to a temporary sibling first: a failed one leaves nothing.
+        let staged = match &mut stmt {
+            Statement::CopyTo(c) => crate::pipelines::output::StagedCopy::prepare(c)?,
+            Statement::Explain(e) if e.options.analyze => match e.statement.as_mut() {
+                Statement::CopyTo(c) => crate::pipelines::output::StagedCopy::prepare(c)?,
+                _ => None,
+            },
+            _ => None,
+        };
         let persist = match (&stmt, &self.data_dir) {
             (Statement::CreateExternalTable(c), Some(_)) if !c.temporary => {
                 let locations: Vec<String> = c.locations.iter().map(|l| absolute(l)).collect();
@@ -177,11 +215,24 @@ impl PzContext {
             _ => None,
         };
         let dropped = pz_sql::dropped_tables(&stmt);
-        let state = self.ctx.state();
-        let plan = state.statement_to_plan(stmt).await?;
-        let df = self.ctx.execute_logical_plan(plan).await?;
-        let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
-        let batches = df.collect().await?;
+        let mut state = self.ctx.state();
+        // Tables named inside crossmatch()/photoz_table() are found before planning, which
+        // cannot wait for them.
+        pz_catalogs::resolve::resolve_table_function_inputs(&mut state, &stmt).await?;
+        let run = async {
+            let plan = state.statement_to_plan(stmt).await?;
+            let df = self.ctx.execute_logical_plan(plan).await?;
+            let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
+            Ok::<_, datafusion::error::DataFusionError>((schema, df.collect().await?))
+        };
+        let (schema, batches) = match staged {
+            Some(copy) => {
+                let out = run.await.map_err(|e| copy.user_error(e))?;
+                copy.commit()?;
+                out
+            }
+            None => run.await?,
+        };
         if let Some(dd) = &self.data_dir {
             if let Some((name, ddl)) = persist {
                 dd.remember_table(&name, &ddl)?;

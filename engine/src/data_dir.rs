@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use datafusion::common::{exec_datafusion_err, Result};
+use datafusion::common::{exec_datafusion_err, plan_err, Result};
 use serde::{Deserialize, Serialize};
 
 /// Resolution order: an explicit path, else `$PZ_DATA_DIR`, else the platform's user data
@@ -78,33 +78,53 @@ impl DataDir {
     }
 }
 
-/// Models live as one file each: `models/<name>.pzmodel`.
+/// Models live as one file each: `models/<name>.pzmodel`, the name percent-encoded so that
+/// distinct names never share a file.
 impl DataDir {
     fn models_dir(&self) -> PathBuf {
         self.root.join("models")
     }
 
-    fn model_path(&self, name: &str) -> PathBuf {
-        // Names are SQL identifiers; keep the file name safe whatever was quoted.
-        let safe: String = name
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect();
-        self.models_dir().join(format!("{safe}.pzmodel"))
+    /// The file of model `name`: ASCII letters, digits, `_` and `-` kept, every other byte
+    /// of its UTF-8 as `%XX`.
+    pub fn model_path(&self, name: &str) -> PathBuf {
+        let mut file = String::with_capacity(name.len() + 8);
+        for b in name.bytes() {
+            if b.is_ascii_alphanumeric() || b == b'_' || b == b'-' {
+                file.push(b as char);
+            } else {
+                file.push_str(&format!("%{b:02X}"));
+            }
+        }
+        self.models_dir().join(format!("{file}.pzmodel"))
+    }
+
+    /// The model name a file in the models folder stands for: its stem decoded as
+    /// [`DataDir::model_path`] encodes, or the stem itself when it is not such an encoding.
+    pub fn model_name_of(path: &Path) -> String {
+        let stem = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        decode_name(&stem).unwrap_or(stem)
     }
 
     /// Writes a model (to a temporary file first, so a crash leaves the old one intact).
     pub fn save_model(&self, name: &str, bytes: &[u8]) -> Result<PathBuf> {
+        if name.is_empty() {
+            return plan_err!("a model needs a name");
+        }
         let dir = self.models_dir();
         std::fs::create_dir_all(&dir)
             .map_err(|e| exec_datafusion_err!("cannot create {}: {e}", dir.display()))?;
         let p = self.model_path(name);
+        // File systems take names of up to 255 bytes.
+        if p.file_name().map_or(0, |f| f.len()) > 255 {
+            return plan_err!(
+                "model name '{name}' is too long to be a file name in {}",
+                dir.display()
+            );
+        }
         let tmp = p.with_extension("pzmodel.tmp");
         std::fs::write(&tmp, bytes)
             .map_err(|e| exec_datafusion_err!("cannot write {}: {e}", tmp.display()))?;
@@ -113,10 +133,15 @@ impl DataDir {
         Ok(p)
     }
 
+    /// Removes the file of model `name`, if there is one.
     pub fn remove_model(&self, name: &str) -> Result<()> {
-        let p = self.model_path(name);
+        self.remove_model_file(&self.model_path(name))
+    }
+
+    /// Removes a model file, if it exists.
+    pub fn remove_model_file(&self, p: &Path) -> Result<()> {
         if p.exists() {
-            std::fs::remove_file(&p)
+            std::fs::remove_file(p)
                 .map_err(|e| exec_datafusion_err!("cannot remove {}: {e}", p.display()))?;
         }
         Ok(())
@@ -139,5 +164,61 @@ impl DataDir {
                 (p, b)
             })
             .collect()
+    }
+}
+
+/// Inverse of the encoding of [`DataDir::model_path`]; None for a stem it would not write.
+fn decode_name(stem: &str) -> Option<String> {
+    let bytes = stem.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if b == b'%' {
+            let hex = stem.get(i + 1..i + 3)?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else if b.is_ascii_alphanumeric() || b == b'_' || b == b'-' {
+            out.push(b);
+            i += 1;
+        } else {
+            return None;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn model_file_names_are_distinct_and_decode_back() {
+        let d = DataDir::new("/tmp/pz");
+        let names = [
+            "knn",
+            "a b",
+            "a_b",
+            "a%20b",
+            "Ünïcode",
+            "x/../y",
+            "a-b",
+            "A",
+        ];
+        let paths: Vec<PathBuf> = names.iter().map(|n| d.model_path(n)).collect();
+        for (i, p) in paths.iter().enumerate() {
+            assert_eq!(DataDir::model_name_of(p), names[i], "{}", p.display());
+            assert_eq!(p.parent(), Some(d.root.join("models").as_path()));
+            for q in &paths[..i] {
+                assert_ne!(p, q);
+            }
+        }
+        assert_eq!(d.model_path("knn"), d.root.join("models/knn.pzmodel"));
+        // A stem pz would not write is listed as it is.
+        assert_eq!(DataDir::model_name_of(Path::new("m/a b.pzmodel")), "a b");
+        assert_eq!(
+            DataDir::model_name_of(Path::new("m/bad%zz.pzmodel")),
+            "bad%zz"
+        );
     }
 }

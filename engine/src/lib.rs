@@ -2,6 +2,9 @@
 //! file format registered; persistent registrations in the data directory; the codecs that
 //! carry pz plans through Ballista; and the pipelines (`simulate`, …).
 
+// Test code may use std's maths to make data; what pz computes uses `pz_udfs::math`.
+#![cfg_attr(test, allow(clippy::disallowed_methods))]
+
 pub mod codec;
 pub mod context;
 pub mod data_dir;
@@ -24,7 +27,7 @@ use datafusion::execution::session_state::{SessionState, SessionStateBuilder};
 use datafusion::prelude::{SessionConfig, SessionContext};
 use pz_catalogs::hats::format::HatsFormatFactory;
 use pz_catalogs::xmatch::CrossmatchFunction;
-use pz_catalogs::{HatsInfoFunction, HatsTableFactory, HatsTableFunction};
+use pz_catalogs::{HatsInfoFunction, HatsTableFactory, HatsTableFunction, PzOptions};
 use pz_udfs::photoz::ModelRegistry;
 
 /// pz's version, recorded in everything it writes.
@@ -42,6 +45,11 @@ pub fn session_state_with_runtime(config: SessionConfig, runtime: Arc<RuntimeEnv
     let config = match config.get_extension::<ModelRegistry>() {
         Some(_) => config,
         None => config.with_extension(Arc::new(ModelRegistry::new())),
+    };
+    // pz's `SET pz.…` settings; as config options they reach Ballista's executors too.
+    let config = match config.options().extensions.get::<PzOptions>() {
+        Some(_) => config,
+        None => config.with_option_extension(PzOptions::default()),
     };
     let mut builder = SessionStateBuilder::new()
         .with_config(config)

@@ -10,18 +10,27 @@ use datafusion::arrow::array::{
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::common::{exec_datafusion_err, plan_err, Result};
+use pz_udfs::photoz::registry::UnusableModel;
 use pz_udfs::photoz::{Algorithm, Model};
 
-/// Columns of the training batches as f64 (null → NaN); non-numeric columns are skipped
-/// unless a feature needs them (then `Model::inform` names the missing column).
-pub fn batches_to_columns(
-    schema: &SchemaRef,
-    batches: &[RecordBatch],
-) -> Result<(Vec<String>, Vec<Vec<f64>>)> {
+/// The training SELECT's columns: the numeric ones as f64 (null → NaN), and the name and
+/// type of every other one.
+pub struct TrainingColumns {
+    pub names: Vec<String>,
+    pub values: Vec<Vec<f64>>,
+    pub non_numeric: Vec<(String, String)>,
+}
+
+/// Columns of the training batches as f64 (null → NaN). Non-numeric columns are set aside
+/// with their types, so `Model::inform_typed` can say a feature has the wrong type rather
+/// than that it is missing.
+pub fn batches_to_columns(schema: &SchemaRef, batches: &[RecordBatch]) -> Result<TrainingColumns> {
     let mut names = Vec::new();
     let mut values = Vec::new();
+    let mut non_numeric = Vec::new();
     for (i, f) in schema.fields().iter().enumerate() {
         if !(f.data_type().is_numeric()) {
+            non_numeric.push((f.name().clone(), f.data_type().to_string()));
             continue;
         }
         let mut col = Vec::new();
@@ -46,7 +55,11 @@ pub fn batches_to_columns(
                 .join(", ")
         );
     }
-    Ok((names, values))
+    Ok(TrainingColumns {
+        names,
+        values,
+        non_numeric,
+    })
 }
 
 /// Informs a model (on a blocking thread: informing is CPU-bound and may take seconds).
@@ -59,16 +72,17 @@ pub async fn inform(
     query: String,
 ) -> Result<Model> {
     let algorithm = Algorithm::parse(algorithm)?;
-    let (columns, values) = batches_to_columns(&schema, &batches)?;
+    let columns = batches_to_columns(&schema, &batches)?;
     drop(batches);
     let options: BTreeMap<String, String> = options.into_iter().collect();
     tokio::task::spawn_blocking(move || {
-        Model::inform(
+        Model::inform_typed(
             &name,
             algorithm,
             options,
-            columns,
-            values,
+            columns.names,
+            columns.values,
+            &columns.non_numeric,
             crate::PZ_VERSION,
             Some(query),
         )
@@ -88,6 +102,7 @@ pub fn created_batch(m: &Model) -> Result<RecordBatch> {
         Field::new("algorithm", DataType::Utf8, false),
         Field::new("n_train", DataType::Int64, false),
         Field::new("inform_seconds", DataType::Float64, false),
+        Field::new("warnings", DataType::Utf8, false),
     ]));
     Ok(RecordBatch::try_new(
         schema,
@@ -96,52 +111,66 @@ pub fn created_batch(m: &Model) -> Result<RecordBatch> {
             string_col(vec![m.algorithm.name().to_string()]),
             Arc::new(Int64Array::from(vec![m.provenance.n_train as i64])),
             Arc::new(Float64Array::from(vec![m.provenance.inform_seconds])),
+            string_col(vec![m.provenance.warnings.join("; ")]),
         ],
     )?)
 }
 
-/// SHOW MODELS.
-pub fn show_batch(models: &[Arc<Model>]) -> Result<RecordBatch> {
+/// SHOW MODELS: the usable models, then the stored ones that could not be loaded (their
+/// other columns null, `status` says why).
+pub fn show_batch(models: &[Arc<Model>], unusable: &[UnusableModel]) -> Result<RecordBatch> {
     let schema = Arc::new(Schema::new(vec![
         Field::new("model", DataType::Utf8, false),
-        Field::new("algorithm", DataType::Utf8, false),
-        Field::new("n_features", DataType::Int64, false),
-        Field::new("n_train", DataType::Int64, false),
-        Field::new("grid", DataType::Utf8, false),
-        Field::new("pz_version", DataType::Utf8, false),
-        Field::new("created_unix", DataType::Int64, false),
+        Field::new("algorithm", DataType::Utf8, true),
+        Field::new("n_features", DataType::Int64, true),
+        Field::new("n_train", DataType::Int64, true),
+        Field::new("grid", DataType::Utf8, true),
+        Field::new("pz_version", DataType::Utf8, true),
+        Field::new("created_unix", DataType::Int64, true),
+        Field::new("status", DataType::Utf8, false),
     ]));
+    let n_unusable = unusable.len();
+    let text = |f: &dyn Fn(&Model) -> String| -> ArrayRef {
+        Arc::new(StringArray::from_iter(
+            models
+                .iter()
+                .map(|m| Some(f(m)))
+                .chain(std::iter::repeat_n(None, n_unusable)),
+        ))
+    };
+    let int = |f: &dyn Fn(&Model) -> i64| -> ArrayRef {
+        Arc::new(Int64Array::from_iter(
+            models
+                .iter()
+                .map(|m| Some(f(m)))
+                .chain(std::iter::repeat_n(None, n_unusable)),
+        ))
+    };
+    let names = models
+        .iter()
+        .map(|m| m.name.clone())
+        .chain(unusable.iter().map(|u| u.name.clone()))
+        .collect();
+    let status = models
+        .iter()
+        .map(|_| "ok".to_string())
+        .chain(
+            unusable
+                .iter()
+                .map(|u| format!("unusable: {} ({})", u.reason, u.file.display())),
+        )
+        .collect();
     Ok(RecordBatch::try_new(
         schema,
         vec![
-            string_col(models.iter().map(|m| m.name.clone()).collect()),
-            string_col(
-                models
-                    .iter()
-                    .map(|m| m.algorithm.name().to_string())
-                    .collect(),
-            ),
-            Arc::new(Int64Array::from_iter_values(
-                models.iter().map(|m| m.features.len() as i64),
-            )),
-            Arc::new(Int64Array::from_iter_values(
-                models.iter().map(|m| m.provenance.n_train as i64),
-            )),
-            string_col(
-                models
-                    .iter()
-                    .map(|m| format!("{}..{} ({} points)", m.grid.zmin, m.grid.zmax, m.grid.nz))
-                    .collect(),
-            ),
-            string_col(
-                models
-                    .iter()
-                    .map(|m| m.provenance.pz_version.clone())
-                    .collect(),
-            ),
-            Arc::new(Int64Array::from_iter_values(
-                models.iter().map(|m| m.provenance.created_unix as i64),
-            )),
+            string_col(names),
+            text(&|m| m.algorithm.name().to_string()),
+            int(&|m| m.features.len() as i64),
+            int(&|m| m.provenance.n_train as i64),
+            text(&|m| format!("{}..{} ({} points)", m.grid.zmin, m.grid.zmax, m.grid.nz)),
+            text(&|m| m.provenance.pz_version.clone()),
+            int(&|m| m.provenance.created_unix as i64),
+            string_col(status),
         ],
     )?)
 }
@@ -202,6 +231,9 @@ pub fn describe_batch(m: &Model) -> Result<RecordBatch> {
             format!("{:.3}", m.provenance.inform_seconds),
         ),
     ];
+    for (i, w) in m.provenance.warnings.iter().enumerate() {
+        rows.push((format!("warning.{}", i + 1), w.clone()));
+    }
     for (k, v) in &m.options {
         rows.push((format!("option.{k}"), v.clone()));
     }

@@ -5,13 +5,14 @@
 
 use std::sync::Arc;
 
-use datafusion::catalog::{CatalogProviderList, TableFunctionImpl};
-use datafusion::common::{plan_err, Result, ScalarValue, TableReference};
+use datafusion::catalog::{CatalogProviderList, Session, TableFunctionArgs, TableFunctionImpl};
+use datafusion::common::{plan_err, Result, ScalarValue};
 use datafusion::datasource::{provider_as_source, TableProvider, ViewTable};
 use datafusion::functions::core::expr_fn::get_field;
 use datafusion::logical_expr::expr::ScalarFunction;
 use datafusion::logical_expr::{col, lit, Expr, LogicalPlanBuilder, ScalarUDF};
 use pz_catalogs::hats::table::{HatsTable, MarginSpec};
+use pz_catalogs::resolve::{resolve_input, Input};
 use pz_udfs::photoz::photoz_udf::{output_field, PhotozFunc};
 use pz_udfs::photoz::ModelRegistry;
 
@@ -26,27 +27,22 @@ impl PhotozTableFunction {
         PhotozTableFunction { catalogs, models }
     }
 
-    fn resolve(&self, name: &str) -> Result<(String, Arc<dyn TableProvider>)> {
-        let r = TableReference::from(name);
-        let found = self
-            .catalogs
-            .catalog(r.catalog().unwrap_or("datafusion"))
-            .and_then(|c| c.schema(r.schema().unwrap_or("public")))
-            .map(|s| futures::executor::block_on(s.table(r.table())))
-            .transpose()?
-            .flatten();
-        if let Some(p) = found {
-            return Ok((r.table().to_string(), p));
+    /// The table `name` stands for, without waiting on I/O: file and URL tables come from
+    /// the lookup made before planning (`pz_catalogs::resolve`), so planning never blocks
+    /// a tokio worker.
+    fn resolve(
+        &self,
+        session: &dyn Session,
+        name: &str,
+    ) -> Result<(String, Arc<dyn TableProvider>)> {
+        match resolve_input(session, &self.catalogs, "photoz_table", name)? {
+            Some(Input::Table(short, p)) => Ok((short, p)),
+            Some(Input::HatsDir) => {
+                let t = HatsTable::open(name, MarginSpec::Disabled)?;
+                Ok((t.catalog.name().to_string(), Arc::new(t)))
+            }
+            None => plan_err!("photoz_table: unknown table '{name}' (neither a registered table nor a HATS catalog directory)"),
         }
-        let path = std::path::Path::new(name);
-        if path.join("hats.properties").is_file()
-            || path.join("properties").is_file()
-            || path.join("catalog_info.json").is_file()
-        {
-            let t = HatsTable::open(name, MarginSpec::Disabled)?;
-            return Ok((t.catalog.name().to_string(), Arc::new(t)));
-        }
-        plan_err!("photoz_table: unknown table '{name}' (neither a registered table nor a HATS catalog directory)")
     }
 }
 
@@ -61,8 +57,10 @@ fn is_passthrough(name: &str, redshift: &str) -> bool {
 }
 
 impl TableFunctionImpl for PhotozTableFunction {
-    fn call(&self, args: &[Expr]) -> Result<Arc<dyn TableProvider>> {
+    fn call_with_args(&self, args: TableFunctionArgs) -> Result<Arc<dyn TableProvider>> {
         const USAGE: &str = "photoz_table('<model>', '<table>')";
+        let session = args.session();
+        let args = args.exprs();
         let text = |i: usize| -> Result<String> {
             match args.get(i) {
                 Some(Expr::Literal(
@@ -78,7 +76,7 @@ impl TableFunctionImpl for PhotozTableFunction {
             return plan_err!("{USAGE}: got {} arguments", args.len());
         }
         let model = self.models.get(&text(0)?)?;
-        let (table_name, provider) = self.resolve(&text(1)?)?;
+        let (table_name, provider) = self.resolve(session, &text(1)?)?;
         let schema = provider.schema();
         let find = |want: &str| {
             schema

@@ -2,25 +2,64 @@
 //! (pz's own statements, such as `CREATE MODEL … AS SELECT`, are parsed here too as they
 //! arrive.)
 
+pub mod field_access;
 pub mod model;
-pub use model::{parse_pz_statements, CreateModel, PzStatement};
+pub use model::{CreateModel, PzStatement};
 
 use datafusion::common::{plan_datafusion_err, Result};
 use datafusion::sql::parser::{CreateExternalTable, DFParserBuilder, Statement};
 use datafusion::sql::sqlparser::ast::{ObjectType, Statement as SqlStatement};
 use datafusion::sql::sqlparser::dialect::GenericDialect;
 
+/// Stack of the thread that parses: sqlparser's recursion limit (50 levels) can still need
+/// more than a 2 MiB worker thread has in a debug build, and the depth check walks up to
+/// [`field_access::MAX_EXPR_DEPTH`] levels. Only the pages used are ever committed.
+const PARSER_STACK_BYTES: usize = 256 << 20;
+
+/// Runs `parse` on a thread with [`PARSER_STACK_BYTES`] of stack (on this thread if one
+/// cannot be started), so no script can overflow the caller's stack.
+fn on_parser_stack<T: Send>(parse: impl Fn() -> Result<T> + Sync) -> Result<T> {
+    std::thread::scope(|s| {
+        let spawned = std::thread::Builder::new()
+            .name("pz-sql-parse".into())
+            .stack_size(PARSER_STACK_BYTES)
+            .spawn_scoped(s, &parse);
+        match spawned {
+            Ok(h) => h.join().unwrap_or_else(|_| {
+                Err(plan_datafusion_err!(
+                    "SQL: the parser failed on this script"
+                ))
+            }),
+            Err(_) => parse(),
+        }
+    })
+}
+
 /// Parses a `;`-separated script into statements.
 pub fn parse_statements(sql: &str) -> Result<Vec<Statement>> {
-    let dialect = GenericDialect {};
-    let mut parser = DFParserBuilder::new(sql)
-        .with_dialect(&dialect)
-        .build()
-        .map_err(|e| plan_datafusion_err!("SQL syntax error: {e}"))?;
-    let stmts = parser
-        .parse_statements()
-        .map_err(|e| plan_datafusion_err!("SQL syntax error: {e}"))?;
-    Ok(stmts.into_iter().collect())
+    on_parser_stack(|| {
+        let dialect = GenericDialect {};
+        let mut parser = DFParserBuilder::new(sql)
+            .with_dialect(&dialect)
+            .build()
+            .map_err(|e| plan_datafusion_err!("SQL syntax error: {e}"))?;
+        let stmts = parser
+            .parse_statements()
+            .map_err(|e| plan_datafusion_err!("SQL syntax error: {e}"))?;
+        stmts
+            .into_iter()
+            .map(|mut s| {
+                field_access::rewrite_statement(&mut s)?;
+                Ok(s)
+            })
+            .collect()
+    })
+}
+
+/// Parses a `;`-separated script that may mix pz's model statements (`CREATE MODEL`, …)
+/// with DataFusion SQL. Any text gives statements or an error.
+pub fn parse_pz_statements(sql: &str) -> Result<Vec<PzStatement>> {
+    on_parser_stack(|| model::parse_pz_statements(sql))
 }
 
 /// Table names a `DROP TABLE` statement removes (empty for anything else).
@@ -105,6 +144,58 @@ mod tests {
         assert!(matches!(again[0], Statement::CreateExternalTable(_)));
         assert_eq!(dropped_tables(&stmts[2]), vec!["t".to_string()]);
         assert!(dropped_tables(&stmts[1]).is_empty());
+    }
+
+    #[test]
+    fn arbitrary_scripts_never_panic() {
+        // Scripts come from users (and, later, from network clients): any text must give
+        // statements or an error, never a panic or a stack overflow.
+        let mut rng = 0x2545_F491_4F6C_DD1Du64;
+        let mut next = || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng
+        };
+        let pieces = [
+            "CREATE", "OR", "REPLACE", "MODEL", "IF", "NOT", "EXISTS", "USING", "OPTIONS", "AS",
+            "SELECT", "DROP", "SHOW", "MODELS", "DESCRIBE", "DESC", "COPY", "TO", "EXPLAIN", "(",
+            ")", ",", ";", "'a'", "\"b\"", "-", "1", "x", ".", "[", "]", "f(1).z", "*", "FROM",
+            "'", "\"", "$$", "--", "/*", "\u{0}", "é", " ", "\n",
+        ];
+        for _ in 0..5_000 {
+            let n = (next() % 16) as usize;
+            let sql: Vec<&str> = (0..n)
+                .map(|_| pieces[(next() % pieces.len() as u64) as usize])
+                .collect();
+            let _ = parse_pz_statements(&sql.join(" "));
+            let _ = parse_statements(&sql.join(""));
+        }
+        for deep in [
+            format!("SELECT {}1{}", "(".repeat(50_000), ")".repeat(50_000)),
+            format!("SELECT {}1", "-".repeat(50_000)),
+            format!("SELECT {}1", "f(".repeat(50_000)),
+            format!(
+                "CREATE MODEL m USING knn AS SELECT {}1",
+                "f(".repeat(50_000)
+            ),
+            format!("SELECT 1{}", " + 1".repeat(100_000)),
+            format!(
+                "CREATE MODEL m USING knn AS SELECT 1{}",
+                " OR x".repeat(100_000)
+            ),
+        ] {
+            let e = parse_pz_statements(&deep).unwrap_err().to_string();
+            assert!(e.contains("SQL"), "{e}");
+        }
+        // Long but flat is fine.
+        assert!(parse_pz_statements(&format!("SELECT f(1){}", ".z".repeat(40))).is_ok());
+        let list: Vec<String> = (0..100_000).map(|i| i.to_string()).collect();
+        assert!(parse_pz_statements(&format!("SELECT 1 IN ({})", list.join(","))).is_ok());
+        let e = parse_statements(&format!("SELECT 1{}", " + 1".repeat(5_000)))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("nested more than 1000 levels"), "{e}");
     }
 
     #[test]

@@ -190,6 +190,8 @@ pub fn parse_pz_statements(sql: &str) -> Result<Vec<PzStatement>> {
         } else {
             PzStatement::Sql(df.parse_statement().map_err(syntax)?)
         };
+        let mut stmt = stmt;
+        crate::field_access::rewrite_pz_statement(&mut stmt)?;
         out.push(stmt);
         expecting_delimiter = true;
     }

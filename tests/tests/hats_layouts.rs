@@ -142,12 +142,13 @@ async fn every_layout_reads_the_same_rows() {
         let dst = hips.join(p.pixel.relative_path(".parquet"));
         std::fs::create_dir_all(dst.parent().unwrap()).unwrap();
         rewrite_with_encodings(&p.path, &dst);
+        let rows: usize = read(&p.path).iter().map(|b| b.num_rows()).sum();
         csv.push_str(&format!(
             "{},{},{},{}\n",
-            p.pixel.order,
+            p.pixel.order(),
             p.pixel.dir(),
-            p.pixel.pixel,
-            0
+            p.pixel.npix(),
+            rows
         ));
     }
     std::fs::write(hips.join("partition_info.csv"), csv).unwrap();

@@ -42,6 +42,7 @@ async fn models_survive_a_restart_with_their_provenance() {
     let shown = pz_tests::rows(&ctx.run_last("SHOW MODELS").await.unwrap().unwrap().batches);
     assert_eq!(shown.len(), 1);
     assert_eq!(&shown[0][..4], &["k", "knn", "12", "2000"]);
+    assert_eq!(shown[0][7], "ok");
     let described = pz_tests::rows(
         &ctx.run_last("DESCRIBE MODEL k")
             .await
@@ -83,10 +84,19 @@ async fn a_corrupt_model_file_is_reported_not_fatal() {
     let ctx = PzContext::open(DataDir::new(data.path())).await.unwrap();
     assert_eq!(ctx.warnings.len(), 1, "{:?}", ctx.warnings);
     assert!(
-        ctx.warnings[0].contains("broken.pzmodel"),
+        ctx.warnings[0].contains("broken.pzmodel")
+            && ctx.warnings[0].contains("model format version 1 is not the one this pz reads"),
         "{:?}",
         ctx.warnings
     );
+    // Listed, not usable, and dropped with its file.
+    let shown = pz_tests::rows(&ctx.run_last("SHOW MODELS").await.unwrap().unwrap().batches);
+    assert_eq!(shown.len(), 1);
+    assert_eq!(shown[0][0], "broken");
+    assert!(shown[0][7].starts_with("unusable: "), "{shown:?}");
+    assert!(ctx.models().get("broken").is_err());
+    ctx.run_last("DROP MODEL broken").await.unwrap();
+    assert!(!data.path().join("models/broken.pzmodel").exists());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

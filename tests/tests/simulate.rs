@@ -107,3 +107,89 @@ async fn survey_like_sky() {
     let recorded: f64 = r[0][2].parse().unwrap();
     assert!(recorded < 1e-9, "true_sep_arcsec off by {recorded}");
 }
+
+fn config(out: &Path) -> pz_engine::simulate::SimulateConfig {
+    pz_engine::simulate::SimulateConfig {
+        objects: 500,
+        specz: 20,
+        out: out.to_path_buf(),
+        ..Default::default()
+    }
+}
+
+/// Arguments outside their domain are errors naming the flag, before anything is written.
+#[test]
+fn out_of_domain_arguments_are_refused_and_write_nothing() {
+    let w = tempfile::tempdir().unwrap();
+    let out = w.path().join("sky");
+    type Edit = fn(&mut pz_engine::simulate::SimulateConfig);
+    let cases: Vec<(Edit, &str)> = vec![
+        (|c| c.density_per_deg2 = -1.0, "--density -1"),
+        (|c| c.density_per_deg2 = f64::NAN, "--density NaN"),
+        (|c| c.density_per_deg2 = f64::INFINITY, "--density inf"),
+        (|c| c.density_per_deg2 = 0.0, "--density 0"),
+        // The whole sky, many times over.
+        (|c| c.density_per_deg2 = 1e-30, "more than the whole sky"),
+        // Once silently squeezed into a 0.007° strip.
+        (|c| c.density_per_deg2 = 1e30, "--density 1000000000000000000000000000000"),
+        (|c| c.ra_center = f64::NAN, "--ra-center NaN"),
+        (|c| c.dec_center = 95.0, "--dec-center 95 is outside"),
+        (|c| c.dec_center = 89.99, "does not fit between the poles"),
+        (|c| c.dec_center = 89.0, "does not fit between the poles"),
+        (
+            |c| {
+                c.objects = 100_000_000;
+                c.density_per_deg2 = 1e4;
+                c.dec_center = 80.0
+            },
+            "more than the whole circle",
+        ),
+        (|c| c.pixel_threshold = 0, "--pixel-threshold must be at least 1"),
+        (|c| c.objects = 0, "--objects must be at least 1"),
+        // Once an abort: "memory allocation of 88000000000000 bytes failed".
+        (
+            |c| {
+                c.objects = 100_000_000_000;
+                c.density_per_deg2 = 1e7
+            },
+            "needs about 40.9 TiB of memory",
+        ),
+        (|c| c.specz = usize::MAX / 2, "of memory"),
+    ];
+    for (edit, words) in cases {
+        let mut cfg = config(&out);
+        if words == "does not fit between the poles" && cfg.dec_center != 0.0 {
+            cfg.objects = 100_000;
+        }
+        edit(&mut cfg);
+        let e = match pz_engine::simulate::simulate(&cfg) {
+            Ok(_) => panic!("{words}: accepted"),
+            Err(e) => e.to_string(),
+        };
+        assert!(e.contains(words), "expected '{words}' in: {e}");
+        assert!(!out.exists(), "{words}: {} was written", out.display());
+        assert_eq!(std::fs::read_dir(w.path()).unwrap().count(), 0, "{words}");
+    }
+}
+
+/// An existing directory keeps its other files; the summary names the final paths.
+#[test]
+fn simulate_into_an_existing_directory() {
+    let w = tempfile::tempdir().unwrap();
+    let out = w.path().join("sky");
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::write(out.join("notes.txt"), "mine").unwrap();
+    let s = pz_engine::simulate::simulate(&config(&out)).unwrap();
+    assert_eq!(s.objects_dir, out.join("objects"));
+    assert_eq!(s.hats.root, out.join("objects"));
+    assert!(s.truth_path.is_file() && s.specz_path.is_file() && s.bpz_dir.is_dir());
+    assert_eq!(std::fs::read_to_string(out.join("notes.txt")).unwrap(), "mine");
+    let names: Vec<String> = std::fs::read_dir(w.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, vec!["sky"]);
+    // Again, over the first: replaced, not merged into.
+    pz_engine::simulate::simulate(&config(&out)).unwrap();
+    assert!(!files(&out).keys().any(|k| k.contains("pz-tmp")));
+}

@@ -46,6 +46,9 @@ impl FileFormatFactory for HatsFormatFactory {
         for (k, v) in keys {
             opts.apply(k, v)?;
         }
+        // Combinations (lowest above highest order, ra = dec) fail at planning, before the
+        // query runs.
+        opts.validate()?;
         Ok(Arc::new(HatsFormat {
             opts,
             parquet: ParquetFormat::default(),

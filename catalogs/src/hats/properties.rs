@@ -14,8 +14,8 @@ pub enum Layout {
     Hipscat,
 }
 
-/// What a catalog holds (`dataproduct_type` / `catalog_type`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What a catalog holds (`dataproduct_type` / `catalog_type`): the types HATS defines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CatalogType {
     Object,
     Source,
@@ -23,23 +23,27 @@ pub enum CatalogType {
     Index,
     Association,
     Map,
-    Other(String),
 }
 
 impl CatalogType {
-    pub fn parse(s: &str) -> Self {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "object" => CatalogType::Object,
-            "source" => CatalogType::Source,
-            "margin" => CatalogType::Margin,
-            "index" => CatalogType::Index,
-            "association" => CatalogType::Association,
-            "map" => CatalogType::Map,
-            other => CatalogType::Other(other.to_string()),
-        }
+    pub const ALL: [CatalogType; 6] = [
+        CatalogType::Object,
+        CatalogType::Source,
+        CatalogType::Margin,
+        CatalogType::Index,
+        CatalogType::Association,
+        CatalogType::Map,
+    ];
+
+    /// The type a `dataproduct_type` value names; `None` for anything HATS does not define.
+    pub fn parse(s: &str) -> Option<Self> {
+        let s = s.trim();
+        Self::ALL
+            .into_iter()
+            .find(|t| t.as_str().eq_ignore_ascii_case(s))
     }
 
-    pub fn as_str(&self) -> &str {
+    pub fn as_str(&self) -> &'static str {
         match self {
             CatalogType::Object => "object",
             CatalogType::Source => "source",
@@ -47,8 +51,15 @@ impl CatalogType {
             CatalogType::Index => "index",
             CatalogType::Association => "association",
             CatalogType::Map => "map",
-            CatalogType::Other(s) => s,
         }
+    }
+
+    /// Object, source and margin catalogs hold positions; the others need not.
+    pub fn is_positional(&self) -> bool {
+        matches!(
+            self,
+            CatalogType::Object | CatalogType::Source | CatalogType::Margin
+        )
     }
 }
 
@@ -63,6 +74,9 @@ pub struct CatalogProperties {
     pub dec_column: String,
     /// Spatial index column (`_healpix_29` in HATS, `_hipscat_index` in HiPSCat).
     pub healpix_column: Option<String>,
+    /// True when `hats_col_healpix` names the index column (rather than the default), so
+    /// a catalog without that column is an error instead of one read by RA/Dec.
+    pub healpix_column_given: bool,
     /// Suffix of a pixel's path: `.parquet` (one file) or `/` (a directory of files).
     pub npix_suffix: String,
     /// For margins: the primary catalog, as written (relative to the margin's directory or
@@ -74,7 +88,8 @@ pub struct CatalogProperties {
     pub raw: BTreeMap<String, String>,
 }
 
-/// Parses Java-style properties: `key=value` lines, `#`/`!` comments, blank lines ignored.
+/// Parses Java-style properties: `key=value` (or `key:value`) lines, `#`/`!` comments,
+/// blank lines ignored. Never fails: a line without a separator is a key with an empty value.
 pub fn parse_java_properties(text: &str) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
     for line in text.lines() {
@@ -82,11 +97,7 @@ pub fn parse_java_properties(text: &str) -> BTreeMap<String, String> {
         if l.is_empty() || l.starts_with('#') || l.starts_with('!') {
             continue;
         }
-        let split = l.find(['=', ':']);
-        let (k, v) = match split {
-            Some(i) => (&l[..i], &l[i + 1..]),
-            None => (l, ""),
-        };
+        let (k, v) = l.split_once(['=', ':']).unwrap_or((l, ""));
         out.insert(k.trim().to_string(), v.trim().to_string());
     }
     out
@@ -99,16 +110,16 @@ impl CatalogProperties {
         for name in ["hats.properties", "properties"] {
             let p = root.join(name);
             if p.is_file() {
-                let text = std::fs::read_to_string(&p)
+                let bytes = std::fs::read(&p)
                     .map_err(|e| plan_datafusion_err!("cannot read {}: {e}", p.display()))?;
-                return Self::from_hats(parse_java_properties(&text), p);
+                return Self::from_properties_bytes(&bytes, &p);
             }
         }
         let p = root.join("catalog_info.json");
         if p.is_file() {
-            let text = std::fs::read_to_string(&p)
+            let bytes = std::fs::read(&p)
                 .map_err(|e| plan_datafusion_err!("cannot read {}: {e}", p.display()))?;
-            return Self::from_hipscat(&text, p);
+            return Self::from_catalog_info_bytes(&bytes, &p);
         }
         if !root.exists() {
             return plan_err!("HATS catalog {} does not exist", root.display());
@@ -119,24 +130,58 @@ impl CatalogProperties {
         )
     }
 
+    /// The contents of a HATS `hats.properties` / `properties` file. `source_file` is only
+    /// used to name the file in errors and to default the catalog name to its directory.
+    pub fn from_properties_bytes(bytes: &[u8], source_file: &Path) -> Result<Self> {
+        let text = std::str::from_utf8(bytes)
+            .map_err(|e| plan_datafusion_err!("{}: not UTF-8 text: {e}", source_file.display()))?;
+        Self::from_properties_text(text, source_file)
+    }
+
+    /// As [`Self::from_properties_bytes`], from text.
+    pub fn from_properties_text(text: &str, source_file: &Path) -> Result<Self> {
+        Self::from_hats(parse_java_properties(text), source_file.to_path_buf())
+    }
+
+    /// The contents of a HiPSCat `catalog_info.json`.
+    pub fn from_catalog_info_bytes(bytes: &[u8], source_file: &Path) -> Result<Self> {
+        let text = std::str::from_utf8(bytes)
+            .map_err(|e| plan_datafusion_err!("{}: not UTF-8 text: {e}", source_file.display()))?;
+        Self::from_hipscat(text, source_file.to_path_buf())
+    }
+
+    /// The key that names the RA column in this catalog's properties file.
+    pub fn ra_key(&self) -> &'static str {
+        match self.layout {
+            Layout::Hats => "hats_col_ra",
+            Layout::Hipscat => "ra_column",
+        }
+    }
+
+    /// The key that names the Dec column in this catalog's properties file.
+    pub fn dec_key(&self) -> &'static str {
+        match self.layout {
+            Layout::Hats => "hats_col_dec",
+            Layout::Hipscat => "dec_column",
+        }
+    }
+
     fn from_hats(raw: BTreeMap<String, String>, source_file: PathBuf) -> Result<Self> {
+        let file = source_file.display();
         let need = |key: &str| -> Result<String> {
             raw.get(key)
                 .filter(|v| !v.is_empty())
                 .cloned()
-                .ok_or_else(|| {
-                    plan_datafusion_err!(
-                        "{}: required key '{key}' is missing",
-                        source_file.display()
-                    )
-                })
+                .ok_or_else(|| plan_datafusion_err!("{file}: required key '{key}' is missing"))
         };
-        let catalog_type = CatalogType::parse(&need("dataproduct_type")?);
-        let positional = matches!(
-            catalog_type,
-            CatalogType::Object | CatalogType::Source | CatalogType::Margin
-        );
-        let (ra_column, dec_column) = if positional {
+        let type_value = need("dataproduct_type")?;
+        let Some(catalog_type) = CatalogType::parse(&type_value) else {
+            return plan_err!(
+                "{file}: dataproduct_type '{type_value}' is not a HATS catalog type (one of {})",
+                known_types()
+            );
+        };
+        let (ra_column, dec_column) = if catalog_type.is_positional() {
             (need("hats_col_ra")?, need("hats_col_dec")?)
         } else {
             (
@@ -146,49 +191,60 @@ impl CatalogProperties {
         };
         let total_rows = match raw.get("hats_nrows") {
             Some(v) => Some(v.parse::<u64>().map_err(|_| {
-                plan_datafusion_err!(
-                    "{}: hats_nrows '{v}' is not a row count",
-                    source_file.display()
-                )
+                plan_datafusion_err!("{file}: hats_nrows '{v}' is not a row count")
             })?),
             None => None,
         };
         let margin_threshold_arcsec = match raw.get("hats_margin_threshold") {
-            Some(v) => Some(v.parse::<f64>().map_err(|_| {
-                plan_datafusion_err!(
-                    "{}: hats_margin_threshold '{v}' is not a number",
-                    source_file.display()
-                )
-            })?),
+            Some(v) => Some(margin_threshold(
+                v.parse::<f64>().ok(),
+                v,
+                &file,
+                "hats_margin_threshold",
+            )?),
             None => None,
         };
         if let Some(order) = raw.get("hats_col_healpix_order") {
             if order != "29" {
                 return plan_err!(
-                    "{}: hats_col_healpix_order={order} is not supported (pz reads order 29)",
-                    source_file.display()
+                    "{file}: hats_col_healpix_order={order} is not supported (pz reads order 29)"
                 );
             }
         }
+        let npix_suffix = raw
+            .get("hats_npix_suffix")
+            .cloned()
+            .unwrap_or_else(|| ".parquet".to_string());
+        // The suffix is appended to `Npix=N`: anything but a directory marker or a file
+        // extension would point outside the pixel's own path.
+        let suffix_ok = npix_suffix == "/"
+            || (npix_suffix.len() > 1
+                && npix_suffix.starts_with('.')
+                && !npix_suffix.contains(['/', '\\'])
+                && npix_suffix != "..");
+        if !suffix_ok {
+            return plan_err!(
+                "{file}: hats_npix_suffix '{npix_suffix}' is neither '/' nor a file extension such as '.parquet'"
+            );
+        }
+        let healpix_given = raw
+            .get("hats_col_healpix")
+            .filter(|v| !v.is_empty())
+            .cloned();
         Ok(CatalogProperties {
             layout: Layout::Hats,
             name: raw
                 .get("obs_collection")
+                .filter(|v| !v.is_empty())
                 .cloned()
                 .unwrap_or_else(|| dir_name(&source_file)),
             catalog_type,
             total_rows,
             ra_column,
             dec_column,
-            healpix_column: Some(
-                raw.get("hats_col_healpix")
-                    .cloned()
-                    .unwrap_or_else(|| "_healpix_29".to_string()),
-            ),
-            npix_suffix: raw
-                .get("hats_npix_suffix")
-                .cloned()
-                .unwrap_or_else(|| ".parquet".to_string()),
+            healpix_column_given: healpix_given.is_some(),
+            healpix_column: Some(healpix_given.unwrap_or_else(|| "_healpix_29".to_string())),
+            npix_suffix,
             primary_table_url: raw.get("hats_primary_table_url").cloned(),
             margin_threshold_arcsec,
             source_file,
@@ -197,18 +253,37 @@ impl CatalogProperties {
     }
 
     fn from_hipscat(text: &str, source_file: PathBuf) -> Result<Self> {
+        let file = source_file.display();
         let v: serde_json::Value = serde_json::from_str(text)
-            .map_err(|e| plan_datafusion_err!("{}: not valid JSON: {e}", source_file.display()))?;
-        let obj = v.as_object().ok_or_else(|| {
-            plan_datafusion_err!("{}: expected a JSON object", source_file.display())
-        })?;
+            .map_err(|e| plan_datafusion_err!("{file}: not valid JSON: {e}"))?;
+        let obj = v
+            .as_object()
+            .ok_or_else(|| plan_datafusion_err!("{file}: expected a JSON object"))?;
         let get = |k: &str| obj.get(k).and_then(|x| x.as_str()).map(str::to_string);
-        let catalog_type = CatalogType::parse(&get("catalog_type").ok_or_else(|| {
-            plan_datafusion_err!(
-                "{}: required key 'catalog_type' is missing",
-                source_file.display()
-            )
-        })?);
+        let type_value = get("catalog_type").ok_or_else(|| {
+            plan_datafusion_err!("{file}: required key 'catalog_type' is missing")
+        })?;
+        let Some(catalog_type) = CatalogType::parse(&type_value) else {
+            return plan_err!(
+                "{file}: catalog_type '{type_value}' is not a HiPSCat catalog type (one of {})",
+                known_types()
+            );
+        };
+        let total_rows = match obj.get("total_rows") {
+            None | Some(serde_json::Value::Null) => None,
+            Some(x) => Some(x.as_u64().ok_or_else(|| {
+                plan_datafusion_err!("{file}: total_rows {x} is not a row count")
+            })?),
+        };
+        let margin_threshold_arcsec = match obj.get("margin_threshold") {
+            None | Some(serde_json::Value::Null) => None,
+            Some(x) => Some(margin_threshold(
+                x.as_f64(),
+                &x.to_string(),
+                &file,
+                "margin_threshold",
+            )?),
+        };
         let raw = obj
             .iter()
             .map(|(k, v)| {
@@ -221,18 +296,45 @@ impl CatalogProperties {
             .collect();
         Ok(CatalogProperties {
             layout: Layout::Hipscat,
-            name: get("catalog_name").unwrap_or_else(|| dir_name(&source_file)),
+            name: get("catalog_name")
+                .filter(|v| !v.is_empty())
+                .unwrap_or_else(|| dir_name(&source_file)),
             catalog_type,
-            total_rows: obj.get("total_rows").and_then(|x| x.as_u64()),
+            total_rows,
             ra_column: get("ra_column").unwrap_or_else(|| "ra".to_string()),
             dec_column: get("dec_column").unwrap_or_else(|| "dec".to_string()),
             healpix_column: Some("_hipscat_index".to_string()),
+            healpix_column_given: false,
             npix_suffix: ".parquet".to_string(),
             primary_table_url: get("primary_catalog"),
-            margin_threshold_arcsec: obj.get("margin_threshold").and_then(|x| x.as_f64()),
+            margin_threshold_arcsec,
             source_file,
             raw,
         })
+    }
+}
+
+fn known_types() -> String {
+    CatalogType::ALL
+        .iter()
+        .map(|t| t.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A margin width must be a finite, non-negative number of arcseconds: NaN would disable a
+/// margin silently and infinity would let it stand in for neighbours it does not hold.
+fn margin_threshold(
+    parsed: Option<f64>,
+    text: &str,
+    file: &std::path::Display<'_>,
+    key: &str,
+) -> Result<f64> {
+    match parsed {
+        Some(v) if v.is_finite() && v >= 0.0 => Ok(v),
+        _ => {
+            plan_err!("{file}: {key} '{text}' is not a width in arcseconds (a finite number >= 0)")
+        }
     }
 }
 
@@ -270,5 +372,104 @@ mod tests {
             e.contains("hats_col_ra") && e.contains("hats.properties"),
             "{e}"
         );
+    }
+
+    fn props(text: &str) -> Result<CatalogProperties> {
+        CatalogProperties::from_properties_text(text, Path::new("/x/cat/hats.properties"))
+    }
+
+    #[test]
+    fn unknown_dataproduct_type_is_an_error() {
+        let e = props("dataproduct_type=banana\nhats_col_ra=ra\nhats_col_dec=dec\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("dataproduct_type 'banana'")
+                && e.contains("/x/cat/hats.properties")
+                && e.contains("object, source, margin"),
+            "{e}"
+        );
+        let p = props("dataproduct_type= Margin \nhats_col_ra=ra\nhats_col_dec=dec\n").unwrap();
+        assert_eq!(p.catalog_type, CatalogType::Margin);
+        let e = CatalogProperties::from_catalog_info_bytes(
+            br#"{"catalog_type": "banana"}"#,
+            Path::new("/x/catalog_info.json"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("catalog_type 'banana'"), "{e}");
+    }
+
+    #[test]
+    fn numbers_out_of_their_domain_are_errors() {
+        let base = "dataproduct_type=margin\nhats_col_ra=ra\nhats_col_dec=dec\n";
+        for bad in ["NaN", "inf", "-1", "five"] {
+            let e = props(&format!("{base}hats_margin_threshold={bad}\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(&format!("hats_margin_threshold '{bad}'")), "{e}");
+        }
+        assert_eq!(
+            props(&format!("{base}hats_margin_threshold=5.0\n"))
+                .unwrap()
+                .margin_threshold_arcsec,
+            Some(5.0)
+        );
+        let e = props(&format!("{base}hats_nrows=-3\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("hats_nrows '-3'"), "{e}");
+        for bad in ["../../etc", "", "x", ".", "./a"] {
+            let e = props(&format!("{base}hats_npix_suffix={bad}\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("hats_npix_suffix"), "{bad}: {e}");
+        }
+        assert_eq!(
+            props(&format!("{base}hats_npix_suffix=/\n"))
+                .unwrap()
+                .npix_suffix,
+            "/"
+        );
+        let e = CatalogProperties::from_catalog_info_bytes(
+            br#"{"catalog_type": "object", "total_rows": -5}"#,
+            Path::new("/x/catalog_info.json"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("total_rows -5"), "{e}");
+    }
+
+    #[test]
+    fn healpix_column_given_or_defaulted() {
+        let base = "dataproduct_type=object\nhats_col_ra=ra\nhats_col_dec=dec\n";
+        let p = props(base).unwrap();
+        assert_eq!(p.healpix_column.as_deref(), Some("_healpix_29"));
+        assert!(!p.healpix_column_given);
+        let p = props(&format!("{base}hats_col_healpix=hp\n")).unwrap();
+        assert_eq!(p.healpix_column.as_deref(), Some("hp"));
+        assert!(p.healpix_column_given);
+    }
+
+    #[test]
+    fn arbitrary_bytes_never_panic() {
+        // A cheap stand-in for the fuzzer: every prefix and a few byte soups.
+        let sample = "dataproduct_type=object\nhats_col_ra=ra\nhats_col_dec=dec\nhats_nrows=10\n\
+                      hats_margin_threshold=5\nhats_npix_suffix=/\n=\n:\n\u{e9}=\u{1F600}\n";
+        for end in 0..=sample.len() {
+            let b = &sample.as_bytes()[..end];
+            let _ = CatalogProperties::from_properties_bytes(b, Path::new("p"));
+            let _ = CatalogProperties::from_catalog_info_bytes(b, Path::new("p"));
+        }
+        for soup in [
+            &b"\xff\xfe=\x00"[..],
+            b"{",
+            b"[]",
+            b"{\"catalog_type\": 7}",
+            b"\n\r\n==",
+        ] {
+            let _ = CatalogProperties::from_properties_bytes(soup, Path::new("p"));
+            let _ = CatalogProperties::from_catalog_info_bytes(soup, Path::new("p"));
+        }
     }
 }

@@ -29,7 +29,7 @@ impl fmt::Display for SkyRegion {
             } => {
                 write!(f, "cone(ra={ra}, dec={dec}, r={radius_deg}deg)")
             }
-            SkyRegion::Pixel(p) => write!(f, "healpix(order={}, pixel={})", p.order, p.pixel),
+            SkyRegion::Pixel(p) => write!(f, "healpix(order={}, pixel={})", p.order(), p.npix()),
         }
     }
 }
@@ -48,6 +48,8 @@ impl SkyRegion {
                 if *radius_deg >= 180.0 {
                     return None;
                 }
+                // cdshealpix and the shift below only know orders up to 29.
+                let depth = depth.min(ORDER_29);
                 let lon = ra.rem_euclid(360.0).to_radians();
                 let lat = dec.to_radians();
                 let bmoc = cdshealpix::nested::cone_coverage_approx(
@@ -116,11 +118,12 @@ fn collect(e: &Expr, ra_col: &str, dec_col: &str, out: &mut Vec<SkyRegion>) {
                 .zip(literal_i64(right))
                 .or_else(|| healpix_call(right, ra_col, dec_col).zip(literal_i64(left)));
             if let Some((order, pixel)) = pair {
-                if (0..=29).contains(&order)
-                    && pixel >= 0
-                    && (pixel as u64) < Pixel::count_at(order as u8)
-                {
-                    out.push(SkyRegion::Pixel(Pixel::new(order as u8, pixel as u64)));
+                // A pixel that does not exist (healpix() never returns it) prunes nothing
+                // here; the filter still runs on every row.
+                if let (Ok(order), Ok(pixel)) = (u8::try_from(order), u64::try_from(pixel)) {
+                    if let Ok(px) = Pixel::new(order, pixel) {
+                        out.push(SkyRegion::Pixel(px));
+                    }
                 }
             }
         }
@@ -200,9 +203,13 @@ pub fn select_partitions(pixels: &[Pixel], regions: &[SkyRegion], depth: u8) -> 
 mod tests {
     use super::*;
 
+    fn px(order: u8, npix: u64) -> Pixel {
+        Pixel::new(order, npix).unwrap()
+    }
+
     #[test]
     fn cone_covers_its_centre_pixel_and_wraps() {
-        let pixels: Vec<Pixel> = (0..(12u64 << 6)).map(|p| Pixel::new(3, p)).collect();
+        let pixels: Vec<Pixel> = (0..(12u64 << 6)).map(|p| px(3, p)).collect();
         let region = SkyRegion::Cone {
             ra: 0.0,
             dec: -30.0,
@@ -223,7 +230,7 @@ mod tests {
 
     #[test]
     fn pole_cone_keeps_all_pixels_around_the_pole() {
-        let pixels: Vec<Pixel> = (0..12u64).map(|p| Pixel::new(0, p)).collect();
+        let pixels: Vec<Pixel> = (0..12u64).map(|p| px(0, p)).collect();
         let region = SkyRegion::Cone {
             ra: 0.0,
             dec: 90.0,
@@ -235,12 +242,12 @@ mod tests {
 
     #[test]
     fn pixel_region_selects_parents_and_children() {
-        let pixels = vec![Pixel::new(1, 16), Pixel::new(2, 68), Pixel::new(2, 69)];
-        let sel = select_partitions(&pixels, &[SkyRegion::Pixel(Pixel::new(1, 17))], 2);
+        let pixels = vec![px(1, 16), px(2, 68), px(2, 69)];
+        let sel = select_partitions(&pixels, &[SkyRegion::Pixel(px(1, 17))], 2);
         assert_eq!(sel, vec![1, 2]);
-        let sel = select_partitions(&pixels, &[SkyRegion::Pixel(Pixel::new(0, 4))], 2);
+        let sel = select_partitions(&pixels, &[SkyRegion::Pixel(px(0, 4))], 2);
         assert_eq!(sel, vec![0, 1, 2]);
-        let sel = select_partitions(&pixels, &[SkyRegion::Pixel(Pixel::new(3, 64 * 4))], 3);
+        let sel = select_partitions(&pixels, &[SkyRegion::Pixel(px(3, 64 * 4))], 3);
         assert_eq!(sel, vec![0]);
     }
 }

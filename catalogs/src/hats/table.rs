@@ -130,6 +130,7 @@ impl TableProvider for HatsTable {
         }
         for (path, size) in &files {
             check_parquet_tail(path, *size)?;
+            cat.check_file(path)?;
         }
 
         let projected_schema = match projection {

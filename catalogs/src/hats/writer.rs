@@ -19,13 +19,14 @@ use std::sync::Arc;
 use datafusion::arrow::array::{Array, ArrayRef, Float64Array, Int64Array, RecordBatch};
 use datafusion::arrow::compute::{cast, concat_batches, lexsort_to_indices, take, SortColumn};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
-use datafusion::common::{exec_datafusion_err, exec_err, plan_err, Result};
+use datafusion::common::{exec_datafusion_err, exec_err, plan_datafusion_err, plan_err, Result};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::metadata::{ParquetMetaData, ParquetMetaDataBuilder, ParquetMetaDataWriter};
 use parquet::file::properties::WriterProperties;
 use pz_udfs::astro::healpix::healpix_nested;
 
+use super::catalog::is_float;
 use super::pixel::{align_partitions, Pixel, ORDER_29};
 
 /// How to write a catalog.
@@ -69,7 +70,8 @@ impl Default for HatsWriteOptions {
 }
 
 impl HatsWriteOptions {
-    /// Applies `key=value` options (as COPY's OPTIONS give them). Unknown keys are errors.
+    /// Applies `key=value` options (as COPY's OPTIONS give them). Unknown keys and values
+    /// outside an option's domain are errors; [`Self::validate`] checks how they combine.
     pub fn apply(&mut self, key: &str, value: &str) -> Result<()> {
         let bare = key
             .strip_prefix("format.")
@@ -77,17 +79,25 @@ impl HatsWriteOptions {
             .unwrap_or(key);
         let num = |v: &str| -> Result<u64> {
             v.trim().parse::<u64>().map_err(|_| {
-                exec_datafusion_err!("HATS option '{key}': '{v}' is not a whole number")
+                plan_datafusion_err!("HATS option '{bare}': '{v}' is not a whole number")
             })
         };
         match bare {
             "catalog_name" | "name" => self.catalog_name = Some(value.to_string()),
-            "ra" | "ra_column" => self.ra_column = value.to_string(),
-            "dec" | "dec_column" => self.dec_column = value.to_string(),
-            "pixel_threshold" | "threshold" => self.pixel_threshold = num(value)?.max(1),
-            "highest_order" => self.highest_order = order(key, num(value)?)?,
-            "lowest_order" => self.lowest_order = order(key, num(value)?)?,
-            "drop_empty_siblings" => self.drop_empty_siblings = boolean(key, value)?,
+            "ra" | "ra_column" => self.ra_column = value.trim().to_string(),
+            "dec" | "dec_column" => self.dec_column = value.trim().to_string(),
+            "pixel_threshold" | "threshold" => {
+                let n = num(value)?;
+                if n == 0 {
+                    return plan_err!(
+                        "HATS option '{bare}': 0 is not a pixel threshold (the most rows a partition may hold; at least 1)"
+                    );
+                }
+                self.pixel_threshold = n;
+            }
+            "highest_order" => self.highest_order = order(bare, num(value)?)?,
+            "lowest_order" => self.lowest_order = order(bare, num(value)?)?,
+            "drop_empty_siblings" => self.drop_empty_siblings = boolean(bare, value)?,
             "sort_columns" => {
                 self.sort_columns = value
                     .split(',')
@@ -95,8 +105,8 @@ impl HatsWriteOptions {
                     .filter(|s| !s.is_empty())
                     .collect()
             }
-            "creation_date" => self.creation_date = Some(value.to_string()),
-            "overwrite" => self.overwrite = boolean(key, value)?,
+            "creation_date" => self.creation_date = Some(value.trim().to_string()),
+            "overwrite" => self.overwrite = boolean(bare, value)?,
             _ => {
                 return plan_err!(
                     "unknown HATS write option '{bare}' (known: catalog_name, ra, dec, \
@@ -107,13 +117,74 @@ impl HatsWriteOptions {
         }
         Ok(())
     }
+
+    /// Checks every option's domain and how they combine, so a bad set fails before any row
+    /// is read or any file written.
+    pub fn validate(&self) -> Result<()> {
+        if self.pixel_threshold == 0 {
+            return plan_err!("HATS write: pixel_threshold must be at least 1, got 0");
+        }
+        order("highest_order", u64::from(self.highest_order))?;
+        order("lowest_order", u64::from(self.lowest_order))?;
+        if self.lowest_order > self.highest_order {
+            return plan_err!(
+                "HATS write: lowest_order {} is above highest_order {}",
+                self.lowest_order,
+                self.highest_order
+            );
+        }
+        for (key, v) in [("ra", &self.ra_column), ("dec", &self.dec_column)] {
+            if v.is_empty() {
+                return plan_err!("HATS option '{key}': the column name is empty");
+            }
+            property_value(key, v)?;
+        }
+        if self.ra_column == self.dec_column {
+            return plan_err!(
+                "HATS options 'ra' and 'dec' both name column '{}'",
+                self.ra_column
+            );
+        }
+        if let Some(name) = &self.catalog_name {
+            if name.trim().is_empty() {
+                return plan_err!("HATS option 'catalog_name': the name is empty");
+            }
+            property_value("catalog_name", name)?;
+        }
+        if let Some(date) = &self.creation_date {
+            if date.is_empty() {
+                return plan_err!("HATS option 'creation_date': the date is empty");
+            }
+            property_value("creation_date", date)?;
+        }
+        for c in &self.sort_columns {
+            property_value("sort_columns", c)?;
+            if c.contains(',') {
+                return plan_err!(
+                    "HATS option 'sort_columns': column '{c}' contains a comma, which hats_cols_sort cannot hold"
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Values go into `hats.properties` lines as they are: a line break or other control
+/// character would end the line and smuggle in keys of its own.
+fn property_value(key: &str, v: &str) -> Result<()> {
+    if v.chars().any(char::is_control) {
+        return plan_err!(
+            "HATS option '{key}': {v:?} contains a line break or control character, which hats.properties cannot hold"
+        );
+    }
+    Ok(())
 }
 
 fn order(key: &str, v: u64) -> Result<u8> {
-    if v > 29 {
-        return plan_err!("HATS option '{key}': order {v} is outside 0..=29");
+    match u8::try_from(v) {
+        Ok(o) if o <= ORDER_29 => Ok(o),
+        _ => plan_err!("HATS option '{key}': order {v} is outside 0..=29"),
     }
-    Ok(v as u8)
 }
 
 fn boolean(key: &str, v: &str) -> Result<bool> {
@@ -140,13 +211,7 @@ pub fn write_hats(
     out: &Path,
     opts: &HatsWriteOptions,
 ) -> Result<HatsWriteSummary> {
-    if opts.lowest_order > opts.highest_order {
-        return plan_err!(
-            "HATS write: lowest_order {} is above highest_order {}",
-            opts.lowest_order,
-            opts.highest_order
-        );
-    }
+    opts.validate()?;
     if out.exists() {
         let empty = out.is_dir()
             && std::fs::read_dir(out)
@@ -175,7 +240,17 @@ pub fn write_hats(
                 opts.dec_column
             );
         }
-        match healpix_nested(ORDER_29, ra.value(row), dec.value(row))? {
+        let h = healpix_nested(ORDER_29, ra.value(row), dec.value(row)).map_err(|e| {
+            exec_datafusion_err!(
+                "HATS write: row {row} ({}={}, {}={}): {}",
+                opts.ra_column,
+                ra.value(row),
+                opts.dec_column,
+                dec.value(row),
+                e.message()
+            )
+        })?;
+        match h {
             Some(h) => h29.push(h as i64),
             None => {
                 return exec_err!(
@@ -238,19 +313,23 @@ pub fn write_hats(
         opts.lowest_order,
         opts.pixel_threshold,
         opts.drop_empty_siblings,
-    );
+    )?;
 
     // Build everything in a temporary sibling, then move it into place.
     let parent = out
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(parent)
-        .map_err(|e| exec_datafusion_err!("HATS write: cannot create {}: {e}", parent.display()))?;
     let name = out
         .file_name()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_else(|| "catalog".into());
+    if opts.catalog_name.is_none() {
+        // The directory's name becomes obs_collection.
+        property_value("catalog_name", &name)?;
+    }
+    std::fs::create_dir_all(parent)
+        .map_err(|e| exec_datafusion_err!("HATS write: cannot create {}: {e}", parent.display()))?;
     let tmp = parent.join(format!(".{name}.pz-tmp-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&tmp);
     let result = write_tree(&tmp, &sorted, &sorted_h29, &leaves, &name, opts);
@@ -290,6 +369,12 @@ fn column_f64(batch: &RecordBatch, name: &str) -> Result<Float64Array> {
                 .join(", ")
         );
     };
+    let t = batch.schema().field(idx).data_type().clone();
+    if !is_float(&t) {
+        return plan_err!(
+            "HATS write: position column '{name}' is {t}; RA and Dec must be floating point degrees"
+        );
+    }
     let c = cast(batch.column(idx), &DataType::Float64)
         .map_err(|e| exec_datafusion_err!("HATS write: column '{name}' is not numeric: {e}"))?;
     Ok(c.as_any()
@@ -330,8 +415,8 @@ fn write_tree(
         if (end - start) as u64 != *count {
             return exec_err!(
                 "HATS write: leaf Norder={}/Npix={} holds {} rows, the histogram said {count}",
-                px.order,
-                px.pixel,
+                px.order(),
+                px.npix(),
                 end - start
             );
         }
@@ -363,7 +448,7 @@ fn write_tree(
     // partition_info.csv
     let mut csv = String::from("Norder,Npix\n");
     for (px, _) in leaves {
-        csv.push_str(&format!("{},{}\n", px.order, px.pixel));
+        csv.push_str(&format!("{},{}\n", px.order(), px.npix()));
     }
     let p = root.join("partition_info.csv");
     std::fs::write(&p, csv).map_err(io(&p))?;
@@ -412,10 +497,10 @@ fn properties_text(
     name: &str,
     opts: &HatsWriteOptions,
 ) -> String {
-    let max_order = leaves.iter().map(|(p, _)| p.order).max().unwrap_or(0);
+    let max_order = leaves.iter().map(|(p, _)| p.order()).max().unwrap_or(0);
     let sky_fraction: f64 = leaves
         .iter()
-        .map(|(p, _)| 1.0 / Pixel::count_at(p.order) as f64)
+        .map(|(p, _)| Pixel::count_at(p.order()).map_or(0.0, |n| 1.0 / n as f64))
         .sum();
     let date = opts.creation_date.clone().unwrap_or_else(now_utc);
     let catalog_name = opts

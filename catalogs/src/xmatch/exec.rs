@@ -140,6 +140,18 @@ fn widen(rows: &RecordBatch, full: &SchemaRef, idx: &UInt32Array) -> Result<Vec<
         .collect()
 }
 
+/// (RA, Dec) pairs for the kernel. A null coordinate becomes NaN, which the kernel matches
+/// with nothing: the value buffer under a null holds whatever was there (often 0, 0).
+fn positions(ra: &Float64Array, dec: &Float64Array) -> Vec<(f64, f64)> {
+    ra.iter()
+        .zip(dec.iter())
+        .map(|p| match p {
+            (Some(a), Some(d)) => (a, d),
+            _ => (f64::NAN, f64::NAN),
+        })
+        .collect()
+}
+
 fn run_task(
     spec: &CrossmatchSpec,
     schema: &SchemaRef,
@@ -179,18 +191,8 @@ fn run_task(
         f64_column(&rrows, &right.properties.ra_column)?,
         f64_column(&rrows, &right.properties.dec_column)?,
     );
-    let lpos: Vec<(f64, f64)> = lra
-        .values()
-        .iter()
-        .zip(ldec.values())
-        .map(|(a, b)| (*a, *b))
-        .collect();
-    let rpos: Vec<(f64, f64)> = rra
-        .values()
-        .iter()
-        .zip(rdec.values())
-        .map(|(a, b)| (*a, *b))
-        .collect();
+    let lpos = positions(&lra, &ldec);
+    let rpos = positions(&rra, &rdec);
     // One-to-one needs more candidates than k: a left row whose nearest right row goes to a
     // closer left row falls back to its next nearest.
     let k_search = if spec.unique {

@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
-use datafusion::catalog::{CatalogProviderList, Session, TableFunctionImpl};
-use datafusion::common::{plan_err, Result, ScalarValue, TableReference};
+use datafusion::catalog::{CatalogProviderList, Session, TableFunctionArgs, TableFunctionImpl};
+use datafusion::common::{plan_err, Result, ScalarValue};
 use datafusion::datasource::{TableProvider, TableType};
 use datafusion::logical_expr::Expr;
 use datafusion::physical_expr::expressions::Column;
@@ -16,78 +16,79 @@ use datafusion::physical_plan::projection::ProjectionExec;
 use datafusion::physical_plan::ExecutionPlan;
 
 use super::exec::{CrossmatchExec, CrossmatchSpec};
+use crate::config::PzOptions;
+use crate::hats::catalog::is_float;
 use crate::hats::table::{HatsTable, MarginSpec};
 use crate::hats::writer::{write_hats, HatsWriteOptions};
+use crate::resolve::{resolve_input, Input};
 
-/// Largest radius accepted unless configured otherwise (arcsec).
-pub const DEFAULT_MAX_RADIUS_ARCSEC: f64 = 60.0;
+pub use crate::config::DEFAULT_MAX_RADIUS_ARCSEC;
 
 /// The `crossmatch` table function. Tables are looked up by name among the registered
-/// tables; a HATS catalog directory works too.
+/// tables; a HATS catalog directory works too, and so does a file or URL table when the
+/// statement was prepared by [`crate::resolve::resolve_table_function_inputs`]. The
+/// largest radius is the session's `pz.crossmatch_max_radius_arcsec`.
 #[derive(Debug)]
 pub struct CrossmatchFunction {
     catalogs: Arc<dyn CatalogProviderList>,
-    pub max_radius_arcsec: f64,
 }
 
 impl CrossmatchFunction {
     pub fn new(catalogs: Arc<dyn CatalogProviderList>) -> Self {
-        CrossmatchFunction {
-            catalogs,
-            max_radius_arcsec: DEFAULT_MAX_RADIUS_ARCSEC,
-        }
+        CrossmatchFunction { catalogs }
     }
 
-    fn resolve(&self, name: &str) -> Result<Side> {
-        let r = TableReference::from(name);
-        let catalog = r.catalog().unwrap_or("datafusion");
-        let schema = r.schema().unwrap_or("public");
-        let found = self
-            .catalogs
-            .catalog(catalog)
-            .and_then(|c| c.schema(schema))
-            .map(|s| futures::executor::block_on(s.table(r.table())))
-            .transpose()?
-            .flatten();
-        if let Some(p) = found {
-            let short = r.table().to_string();
-            return match (p.as_ref() as &dyn std::any::Any).downcast_ref::<HatsTable>() {
-                Some(h) => Ok(Side::Hats(Arc::new(h.clone()), short)),
-                None => {
-                    let schema = p.schema();
-                    let ra = find_column(&schema, &["ra", "ra_deg", "raj2000"]);
-                    let dec = find_column(&schema, &["dec", "dec_deg", "dej2000", "decl"]);
-                    let (Some(ra), Some(dec)) = (ra, dec) else {
-                        return plan_err!(
-                            "crossmatch: table '{name}' needs ra and dec columns (it has: {})",
-                            schema
-                                .fields()
-                                .iter()
-                                .map(|f| f.name().as_str())
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        );
-                    };
-                    Ok(Side::Table {
-                        provider: p,
-                        name: short,
-                        ra,
-                        dec,
-                    })
+    fn resolve(&self, session: &dyn Session, name: &str) -> Result<Side> {
+        match resolve_input(session, &self.catalogs, "crossmatch", name)? {
+            Some(Input::Table(short, p)) => {
+                match (p.as_ref() as &dyn std::any::Any).downcast_ref::<HatsTable>() {
+                    Some(h) => Ok(Side::Hats(Arc::new(h.clone()), short)),
+                    None => plain_side(name, short, p),
                 }
-            };
+            }
+            Some(Input::HatsDir) => {
+                let t = HatsTable::open(name, MarginSpec::Auto)?;
+                let short = t.catalog.name().to_string();
+                Ok(Side::Hats(Arc::new(t), short))
+            }
+            None => plan_err!(
+                "crossmatch: unknown table '{name}' (neither a registered table nor a HATS catalog directory)"
+            ),
         }
-        let path = std::path::Path::new(name);
-        if path.join("hats.properties").is_file()
-            || path.join("properties").is_file()
-            || path.join("catalog_info.json").is_file()
-        {
-            let t = HatsTable::open(name, MarginSpec::Auto)?;
-            let short = t.catalog.name().to_string();
-            return Ok(Side::Hats(Arc::new(t), short));
-        }
-        plan_err!("crossmatch: unknown table '{name}' (neither a registered table nor a HATS catalog directory)")
     }
+}
+
+/// A non-HATS input: its RA/Dec columns, which must hold floating-point degrees (an integer
+/// or string column would be cast into positions that match the wrong objects).
+fn plain_side(name: &str, short: String, p: Arc<dyn TableProvider>) -> Result<Side> {
+    let schema = p.schema();
+    let ra = find_column(&schema, &["ra", "ra_deg", "raj2000"]);
+    let dec = find_column(&schema, &["dec", "dec_deg", "dej2000", "decl"]);
+    let (Some(ra), Some(dec)) = (ra, dec) else {
+        return plan_err!(
+            "crossmatch: table '{name}' needs ra and dec columns (it has: {})",
+            schema
+                .fields()
+                .iter()
+                .map(|f| f.name().as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    };
+    for c in [&ra, &dec] {
+        let t = schema.field_with_name(c)?.data_type();
+        if !is_float(t) {
+            return plan_err!(
+                "crossmatch: table '{name}' column '{c}' is {t}; ra and dec must be floating point degrees"
+            );
+        }
+    }
+    Ok(Side::Table {
+        provider: p,
+        name: short,
+        ra,
+        dec,
+    })
 }
 
 fn literal(args: &[Expr], i: usize) -> Option<ScalarValue> {
@@ -101,10 +102,50 @@ fn literal(args: &[Expr], i: usize) -> Option<ScalarValue> {
     }
 }
 
+/// `n_neighbors`: a whole number in 1..=1000. A float is accepted only when it is whole
+/// (`2.0`), never rounded or truncated (`2.7` is an error).
+fn n_neighbors(v: Option<ScalarValue>) -> Result<usize> {
+    let Some(v) = v else {
+        return Ok(1);
+    };
+    let whole = match &v {
+        ScalarValue::Float16(Some(f)) => whole_f64(f64::from(*f)),
+        ScalarValue::Float32(Some(f)) => whole_f64(f64::from(*f)),
+        ScalarValue::Float64(Some(f)) => whole_f64(*f),
+        ScalarValue::Decimal128(..) | ScalarValue::Decimal256(..) => None,
+        other if other.data_type().is_integer() => match other.cast_to(&DataType::Int64) {
+            Ok(ScalarValue::Int64(Some(k))) => Some(k),
+            _ => None,
+        },
+        _ => None,
+    };
+    match whole {
+        Some(k) if (1..=1000).contains(&k) => Ok(k as usize),
+        _ => plan_err!("crossmatch: n_neighbors must be a whole number from 1 to 1000, got {v}"),
+    }
+}
+
+fn whole_f64(f: f64) -> Option<i64> {
+    // Whole and small: the range check that follows only needs values near 1..=1000.
+    (f.fract() == 0.0 && f.abs() < 1e15).then_some(f as i64)
+}
+
+/// The session's largest radius: `pz.crossmatch_max_radius_arcsec`, whose default comes
+/// from `PZ_CROSSMATCH_MAX_RADIUS_ARCSEC`. A session without pz's settings (not built by
+/// pz's engine) reads the variable now.
+fn max_radius(session: &dyn Session) -> Result<f64> {
+    match session.config_options().extensions.get::<PzOptions>() {
+        Some(o) => o.max_radius_arcsec(),
+        None => PzOptions::default().max_radius_arcsec(),
+    }
+}
+
 impl TableFunctionImpl for CrossmatchFunction {
-    fn call(&self, args: &[Expr]) -> Result<Arc<dyn TableProvider>> {
+    fn call_with_args(&self, args: TableFunctionArgs) -> Result<Arc<dyn TableProvider>> {
         const USAGE: &str =
             "crossmatch('<left table>', '<right table>', radius_arcsec [, n_neighbors [, unique]])";
+        let session = args.session();
+        let args = args.exprs();
         if !(3..=5).contains(&args.len()) {
             return plan_err!("{USAGE}: got {} arguments", args.len());
         }
@@ -116,40 +157,32 @@ impl TableFunctionImpl for CrossmatchFunction {
                 _ => plan_err!("{USAGE}: argument {} must be a table name in quotes", i + 1),
             }
         };
-        let radius = match literal(args, 2).and_then(|v| {
-            v.cast_to(&datafusion::arrow::datatypes::DataType::Float64)
-                .ok()
-        }) {
+        // A number, not a string that happens to parse as one.
+        let radius = match literal(args, 2)
+            .filter(|v| v.data_type().is_numeric())
+            .and_then(|v| v.cast_to(&DataType::Float64).ok())
+        {
             Some(ScalarValue::Float64(Some(r))) => r,
             _ => return plan_err!("{USAGE}: radius_arcsec must be a number"),
         };
-        if radius.is_nan() || radius <= 0.0 {
+        if !radius.is_finite() || radius <= 0.0 {
             return plan_err!("crossmatch: radius_arcsec must be positive, got {radius}");
         }
-        if radius > self.max_radius_arcsec {
+        let max = max_radius(session)?;
+        if radius > max {
             return plan_err!(
-                "crossmatch: radius_arcsec {radius} is above the maximum of {} arcsec (set PZ_CROSSMATCH_MAX_RADIUS_ARCSEC to change it)",
-                self.max_radius_arcsec
+                "crossmatch: radius_arcsec {radius} is above the maximum of {max} arcsec (SET pz.crossmatch_max_radius_arcsec = <arcsec> to change it; its default comes from {})",
+                crate::config::MAX_RADIUS_ENV
             );
         }
-        let k = match literal(args, 3) {
-            None => 1,
-            Some(v) => match v.cast_to(&datafusion::arrow::datatypes::DataType::Int64) {
-                Ok(ScalarValue::Int64(Some(k))) if (1..=1000).contains(&k) => k as usize,
-                _ => {
-                    return plan_err!(
-                        "crossmatch: n_neighbors must be a whole number from 1 to 1000, got {v}"
-                    )
-                }
-            },
-        };
+        let k = n_neighbors(literal(args, 3))?;
         let unique = match literal(args, 4) {
             None => false,
             Some(ScalarValue::Boolean(Some(b))) => b,
             Some(v) => return plan_err!("crossmatch: unique must be true or false, got {v}"),
         };
-        let left = self.resolve(&name(0)?)?;
-        let right = self.resolve(&name(1)?)?;
+        let left = self.resolve(session, &name(0)?)?;
+        let right = self.resolve(session, &name(1)?)?;
         for (t, side) in [(&left, "left"), (&right, "right")] {
             if let Side::Hats(h, _) = t {
                 let p = &h.catalog.properties;

@@ -12,13 +12,16 @@ use datafusion::arrow::array::{
 };
 use datafusion::arrow::compute::{concat_batches, filter_record_batch};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
-use datafusion::common::{exec_datafusion_err, plan_datafusion_err, plan_err, Result};
+use datafusion::common::{
+    exec_datafusion_err, plan_datafusion_err, plan_err, DataFusionError, Result,
+};
 use datafusion::datasource::MemTable;
 use pz_udfs::sampling::seeded_uniform::seeded_uniform_str;
 use pz_udfs::xmatch::nearest_within;
 use serde::Serialize;
 
 use super::flags::{quality_flag, Translation, VALID_FLAGS};
+use super::inputs::{check_rows, registration_error, ColumnCheck, Expect};
 use super::output::{quote_ident, quote_str, StagedDir};
 use super::provenance::{checksum, InputRecord};
 use crate::PzContext;
@@ -123,14 +126,47 @@ impl CrcConfig {
         if self.inputs.is_empty() {
             return plan_err!("combine-redshifts: give at least one --input");
         }
-        if self.radius_arcsec.is_nan() || self.radius_arcsec <= 0.0 {
-            return plan_err!("combine-redshifts: the duplicate radius must be positive");
+        let r = self.radius_arcsec;
+        if !r.is_finite() || r <= 0.0 {
+            return plan_err!(
+                "combine-redshifts: --radius-arcsec (the duplicate radius) must be positive and finite, got {r}"
+            );
         }
-        if self.max_neighbors == 0 {
-            return plan_err!("combine-redshifts: --max-neighbors must be at least 1");
+        let max = pz_catalogs::PzOptions::default().max_radius_arcsec()?;
+        if r > max {
+            return plan_err!(
+                "combine-redshifts: --radius-arcsec {r} is above the cross-match maximum of {max} arcsec ({} sets it)",
+                pz_catalogs::config::MAX_RADIUS_ENV
+            );
+        }
+        if !(1..=1000).contains(&self.max_neighbors) {
+            return plan_err!(
+                "combine-redshifts: --max-neighbors must be from 1 to 1000, got {}",
+                self.max_neighbors
+            );
+        }
+        let mut extras = std::collections::BTreeSet::new();
+        for e in &self.extra_columns {
+            if e.trim().is_empty() {
+                return plan_err!("combine-redshifts: --extra-columns has an empty column name");
+            }
+            if !extras.insert(e.as_str()) {
+                return plan_err!("combine-redshifts: --extra-columns names '{e}' twice");
+            }
+            if self.schema(&[]).field_with_name(e).is_ok() {
+                return plan_err!(
+                    "combine-redshifts: --extra-columns '{e}' is a column pz writes itself; map it with --map instead, or rename it"
+                );
+            }
         }
         let mut names = std::collections::BTreeSet::new();
         for i in &self.inputs {
+            if i.source.trim().is_empty() {
+                return plan_err!(
+                    "combine-redshifts: --input ={}: the source name is empty",
+                    i.path.display()
+                );
+            }
             if !names.insert(i.source.as_str()) {
                 return plan_err!(
                     "combine-redshifts: source name '{}' is given twice",
@@ -190,11 +226,16 @@ impl CrcConfig {
         } else {
             ""
         };
-        ctx.run_last(&format!(
-            "CREATE EXTERNAL TABLE {table} STORED AS {kind} LOCATION {}{opts}",
-            quote_str(&path)
-        ))
-        .await?;
+        let what = format!("combine-redshifts: --input {}=", input.source);
+        if let Err(e) = ctx
+            .run_last(&format!(
+                "CREATE EXTERNAL TABLE {table} STORED AS {kind} LOCATION {}{opts}",
+                quote_str(&path)
+            ))
+            .await
+        {
+            return Err(registration_error(&what, &input.path, kind, e).await);
+        }
         let schema = ctx
             .ctx
             .table(table.as_str())
@@ -215,6 +256,28 @@ impl CrcConfig {
                 None => return plan_err!("combine-redshifts: {path} has no '{std}' column; map one with --map {}:{std}=<column>", input.source),
             }
         }
+        // Every value the casts below rely on, checked where it is (file, row) first: a cast
+        // failing inside the query names neither.
+        let mut checks = Vec::new();
+        for (std, expect) in [
+            ("ra", Expect::Ra),
+            ("dec", Expect::Dec),
+            ("z", Expect::Number),
+            ("z_err", Expect::Number),
+            ("z_flag", Expect::Number),
+            ("z_flag_homogenized", Expect::Number),
+        ] {
+            if let Some(c) = source_col(std).filter(|c| schema.field_with_name(c).is_ok()) {
+                checks.push(ColumnCheck::new(&c, std, expect));
+            }
+        }
+        for e in &self.extra_columns {
+            let numeric = extra_types.get(e).is_some_and(|t| t.is_numeric());
+            if numeric && schema.field_with_name(e).is_ok() {
+                checks.push(ColumnCheck::new(e, e, Expect::Number));
+            }
+        }
+        check_rows(&what, &input.path, kind, &checks).await?;
         let mut select = Vec::new();
         let mut quality_like = false;
         for (std, ty) in [
@@ -381,6 +444,29 @@ impl CrcConfig {
     }
 
     pub async fn run(&self) -> Result<CrcSummary> {
+        self.run_inner().await.map_err(|e| self.user_error(e))
+    }
+
+    /// An error from inside the pipeline, with the working tables named by the inputs they
+    /// stand for.
+    fn user_error(&self, e: DataFusionError) -> DataFusionError {
+        let text = e.strip_backtrace();
+        let mut renamed = text.clone();
+        // Highest index first, so crc_input_1 does not cut into crc_input_12.
+        for (i, input) in self.inputs.iter().enumerate().rev() {
+            renamed = renamed.replace(
+                &format!("crc_input_{i}"),
+                &format!("--input {}={}", input.source, input.path.display()),
+            );
+        }
+        if renamed == text {
+            e
+        } else {
+            DataFusionError::Plan(renamed)
+        }
+    }
+
+    async fn run_inner(&self) -> Result<CrcSummary> {
         let t0 = Instant::now();
         self.validate()?;
         StagedDir::check_free(&self.out, "combine-redshifts")?;
@@ -403,6 +489,14 @@ impl CrcConfig {
             });
             parts.push((i, l.batch, flags, types));
         }
+        for e in &self.extra_columns {
+            // load() records the type of every extra column an input has.
+            if !extra_types.contains_key(e) {
+                return plan_err!(
+                    "combine-redshifts: --extra-columns '{e}': no input has this column"
+                );
+            }
+        }
         let combined = self.combine(parts)?;
         let rows_in = combined.num_rows();
         let (result, groups, ties) = self.resolve(combined)?;
@@ -411,7 +505,8 @@ impl CrcConfig {
         let rows_out = result.num_rows();
         let file = self
             .write(&ctx, result, staged.path(), &inputs, rows_in, t0)
-            .await?;
+            .await
+            .map_err(|e| staged.user_error(e))?;
         staged.commit()?;
         Ok(CrcSummary {
             output: self.out.join(file),

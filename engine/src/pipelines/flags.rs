@@ -9,12 +9,16 @@ use serde::Deserialize;
 /// The translation pz ships; `--translation` replaces it.
 pub const DEFAULT_TRANSLATION: &str = include_str!("../../data/flag_translation.yaml");
 
+// Unknown keys are refused: a misspelt `rule:` or `value:` would otherwise drop a survey's
+// rules without a word.
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct FileFormat {
     surveys: BTreeMap<String, SurveyRaw>,
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct SurveyRaw {
     instrument_type: String,
     #[serde(default)]
@@ -24,6 +28,7 @@ struct SurveyRaw {
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct RuleRaw {
     when: String,
     value: i32,
@@ -36,17 +41,37 @@ enum Cond {
 }
 
 impl Cond {
-    fn parse(s: &str) -> Option<Cond> {
+    /// A rule's condition, or why it is not one.
+    fn parse(s: &str) -> std::result::Result<Cond, String> {
+        const USAGE: &str = "use an operator ==, !=, <, <=, >, >= and a number, or 'between A B'";
+        let number = |t: &str| -> std::result::Result<f64, String> {
+            match t.parse::<f64>() {
+                // A NaN bound matches nothing and an infinite one everything or nothing: neither
+                // is a flag threshold.
+                Ok(v) if v.is_finite() => Ok(v),
+                Ok(_) => Err(format!("'{t}' is not a finite number")),
+                Err(_) => Err(format!("'{t}' is not a number ({USAGE})")),
+            }
+        };
         let t: Vec<&str> = s.split_whitespace().collect();
         match t.as_slice() {
-            ["between", a, b] => Some(Cond::Between(a.parse().ok()?, b.parse().ok()?)),
+            ["between", a, b] => {
+                let (lo, hi) = (number(a)?, number(b)?);
+                if lo > hi {
+                    return Err(format!(
+                        "'between {a} {b}' is empty: the lower bound comes first (between {b} {a})"
+                    ));
+                }
+                Ok(Cond::Between(lo, hi))
+            }
             [op, v] => {
                 let op = ["==", "!=", "<=", ">=", "<", ">"]
                     .into_iter()
-                    .find(|o| o == op)?;
-                Some(Cond::Cmp(op, v.parse().ok()?))
+                    .find(|o| o == op)
+                    .ok_or_else(|| format!("'{op}' is not an operator ({USAGE})"))?;
+                Ok(Cond::Cmp(op, number(v)?))
             }
-            _ => None,
+            _ => Err(USAGE.to_string()),
         }
     }
 
@@ -104,10 +129,15 @@ impl Translation {
         Self::parse(&text, &path.display().to_string())
     }
 
+    /// Parses a flag translation file's text; `source` names it in errors. Pure: no files
+    /// are read.
     pub fn parse(text: &str, source: &str) -> Result<Self> {
         let raw: FileFormat = serde_saphyr::from_str(text)
-            .map_err(|e| plan_datafusion_err!("{source}: not a flag translation file: {e}"))?;
-        let mut surveys = BTreeMap::new();
+            .map_err(|e| plan_datafusion_err!("{source}: {}", yaml_error(&e)))?;
+        if raw.surveys.is_empty() {
+            return plan_err!("{source}: no surveys under 'surveys:'");
+        }
+        let mut surveys: BTreeMap<String, SurveyRule> = BTreeMap::new();
         for (name, s) in raw.surveys {
             let it = match s.instrument_type.trim() {
                 "s" => 's',
@@ -119,13 +149,26 @@ impl Translation {
                     )
                 }
             };
-            let mut values = Vec::new();
+            let mut values: Vec<(f64, i32)> = Vec::new();
             for (k, v) in s.values {
-                let key: f64 = k.trim().parse().map_err(|_| {
-                    plan_datafusion_err!(
-                        "{source}: survey '{name}': flag value '{k}' is not a number"
-                    )
-                })?;
+                let key: f64 = k
+                    .trim()
+                    .parse()
+                    .ok()
+                    .filter(|x: &f64| x.is_finite())
+                    .ok_or_else(|| {
+                        plan_datafusion_err!(
+                            "{source}: survey '{name}': flag value '{k}' is not a finite number"
+                        )
+                    })?;
+                if let Some(prev) = values.iter().find(|(p, _)| *p == key) {
+                    // "1" and "1.0" are different YAML keys but the same flag: one would be
+                    // silently ignored.
+                    return plan_err!(
+                        "{source}: survey '{name}': flag value '{k}' is given twice (as {} and {k})",
+                        prev.0
+                    );
+                }
                 if !VALID_FLAGS.contains(&v) {
                     return plan_err!(
                         "{source}: survey '{name}': {k} maps to {v}, not one of 0, 1, 2, 3, 4, 6"
@@ -135,19 +178,24 @@ impl Translation {
             }
             let mut rules = Vec::new();
             for r in s.rules {
-                let c = Cond::parse(&r.when).ok_or_else(|| {
-                    plan_datafusion_err!(
-                        "{source}: survey '{name}': bad rule '{}' (use an operator ==, !=, <, <=, >, >= and a number, or 'between A B')",
-                        r.when
-                    )
+                let c = Cond::parse(&r.when).map_err(|why| {
+                    plan_datafusion_err!("{source}: survey '{name}': bad rule '{}': {why}", r.when)
                 })?;
                 if !VALID_FLAGS.contains(&r.value) {
                     return plan_err!("{source}: survey '{name}': rule '{}' gives {}, not one of 0, 1, 2, 3, 4, 6", r.when, r.value);
                 }
                 rules.push((c, r.value));
             }
+            let key = name.to_lowercase();
+            // Surveys are matched case-insensitively, so two spellings would shadow each other.
+            if let Some(other) = surveys.get(&key) {
+                return plan_err!(
+                    "{source}: surveys '{}' and '{name}' are the same survey (names are matched ignoring case)",
+                    other.name
+                );
+            }
             surveys.insert(
-                name.to_lowercase(),
+                key,
                 SurveyRule {
                     name,
                     instrument_type: it,
@@ -165,6 +213,31 @@ impl Translation {
     pub fn survey(&self, name: &str) -> Option<&SurveyRule> {
         self.surveys.get(&name.trim().to_lowercase())
     }
+}
+
+/// serde-saphyr's message, in the words of this file's format (its duplicate-key message
+/// speaks of the library's options, which a user of pz cannot set).
+fn yaml_error(e: &serde_saphyr::Error) -> String {
+    let mut inner = e;
+    while let serde_saphyr::Error::WithSnippet { error, .. }
+    | serde_saphyr::Error::AliasError { error, .. } = inner
+    {
+        inner = &**error;
+    }
+    if let serde_saphyr::Error::DuplicateMappingKey { key, location } = inner {
+        let key = key
+            .as_deref()
+            .map(|k| format!(" '{k}'"))
+            .unwrap_or_default();
+        return format!(
+            "line {}: key{key} is given twice in the same mapping",
+            location.line()
+        );
+    }
+    let text = e.to_string();
+    let first = text.lines().next().unwrap_or_default();
+    let first = first.strip_prefix("error: ").unwrap_or(first);
+    format!("not a flag translation file: {first}")
 }
 
 /// A quality-like flag in [0, 1]: 0→0, (0, 0.7)→1, [0.7, 0.9)→2, [0.9, 0.99)→3, [0.99, 1]→4.
@@ -223,7 +296,7 @@ mod tests {
         let e = Translation::parse("surveys:\n  X:\n    instrument_type: s\n    rules:\n      - {when: \"~ 3\", value: 4}\n", "f.yaml")
             .unwrap_err()
             .to_string();
-        assert!(e.contains("bad rule '~ 3'"), "{e}");
+        assert!(e.contains("bad rule '~ 3'") && e.contains("'~'"), "{e}");
         let e = Translation::parse(
             "surveys:\n  X:\n    instrument_type: s\n    values: {1: 5}\n",
             "f.yaml",
@@ -232,5 +305,119 @@ mod tests {
         .to_string();
         assert!(e.contains("maps to 5"), "{e}");
         assert!(Translation::parse("not: [valid", "f.yaml").is_err());
+    }
+
+    fn err(yaml: &str) -> String {
+        Translation::parse(yaml, "f.yaml").unwrap_err().to_string()
+    }
+
+    fn one_rule(when: &str) -> String {
+        format!("surveys:\n  X:\n    instrument_type: s\n    rules:\n      - {{when: \"{when}\", value: 4}}\n")
+    }
+
+    #[test]
+    fn rules_that_cannot_be_meant_are_errors() {
+        let e = err(&one_rule("between 5 1"));
+        assert!(
+            e.contains("f.yaml")
+                && e.contains("'X'")
+                && e.contains("between 5 1")
+                && e.contains("empty"),
+            "{e}"
+        );
+        for when in ["== nan", "< inf", "between -inf 3", "between 1 NaN"] {
+            let e = err(&one_rule(when));
+            assert!(e.contains("not a finite number"), "{when}: {e}");
+        }
+        let e = err(&one_rule("= 3"));
+        assert!(e.contains("'=' is not an operator"), "{e}");
+        let e = err(&one_rule("> three"));
+        assert!(e.contains("'three' is not a number"), "{e}");
+        assert!(err(&one_rule("between 1 2 3")).contains("bad rule"));
+        // A single point is a legitimate range.
+        let t = Translation::parse(&one_rule("between 2 2"), "f.yaml").unwrap();
+        assert_eq!(t.survey("x").unwrap().flag(2.0), Some(4));
+    }
+
+    #[test]
+    fn silent_shadowing_is_an_error() {
+        let e = err("surveys:\n  X:\n    instrument_type: s\n    values: {1: 4, 1.0: 3}\n");
+        assert!(e.contains("given twice") && e.contains("'X'"), "{e}");
+        let e = err("surveys:\n  X:\n    instrument_type: s\n    values: {nan: 4}\n");
+        assert!(e.contains("'nan' is not a finite number"), "{e}");
+        let e = err("surveys:\n  VVDS:\n    instrument_type: s\n  vvds:\n    instrument_type: g\n");
+        assert!(e.contains("'VVDS' and 'vvds'"), "{e}");
+        // A misspelt key would otherwise drop the survey's rules.
+        let e = err("surveys:\n  X:\n    instrument_type: s\n    rule:\n      - {when: \"> 1\", value: 4}\n");
+        assert!(e.contains("f.yaml") && e.contains("rule"), "{e}");
+        assert!(err("surveys: {}\n").contains("no surveys"));
+    }
+
+    #[test]
+    fn duplicate_keys_are_named_in_the_files_words() {
+        let e = err("surveys:\n  X:\n    instrument_type: s\n    instrument_type: g\n");
+        assert!(
+            e.contains("f.yaml")
+                && e.contains("line 4")
+                && e.contains("'instrument_type' is given twice"),
+            "{e}"
+        );
+        assert!(
+            !e.contains("DuplicateKeyPolicy") && !e.contains("Options"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn arbitrary_text_never_panics() {
+        // The parser takes files from users: any text gives a value or an error.
+        let mut rng = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng
+        };
+        let pieces = [
+            "surveys:",
+            "\n",
+            "  ",
+            "X:",
+            "instrument_type: s",
+            "values: {",
+            "}",
+            "rules:",
+            "- {when: \"",
+            "\", value: 4}",
+            "between",
+            " 1 ",
+            "2",
+            "&a ",
+            "*a",
+            "[",
+            "]",
+            "'",
+            "\"",
+            "#",
+            ":",
+            "-",
+            "\t",
+            "\u{0}",
+            "é",
+            "{",
+            "<<: *a",
+            "!!binary",
+            "---",
+            "...",
+        ];
+        for _ in 0..3000 {
+            let n = (next() % 24) as usize;
+            let text: String = (0..n)
+                .map(|_| pieces[(next() % pieces.len() as u64) as usize])
+                .collect();
+            let _ = Translation::parse(&text, "fuzz");
+        }
+        let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+        assert!(Translation::parse(&deep, "deep").is_err());
     }
 }

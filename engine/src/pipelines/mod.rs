@@ -2,6 +2,7 @@
 
 pub mod crc;
 pub mod flags;
+pub mod inputs;
 pub mod output;
 pub mod provenance;
 pub mod tsm;

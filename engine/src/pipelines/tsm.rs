@@ -7,14 +7,17 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use datafusion::common::{exec_datafusion_err, plan_err, Result};
+use datafusion::arrow::datatypes::DataType;
+use datafusion::common::{exec_datafusion_err, plan_err, DataFusionError, Result};
 use serde::Serialize;
 
+use super::inputs::{ColumnCheck, Expect};
 use super::output::{quote_ident, quote_str, StagedDir};
 use super::provenance::{checksum, InputRecord};
 use crate::PzContext;
 
-/// Standard names of the reference catalog's columns, and where to find them.
+/// Standard names of the reference catalog's columns, and where to find them. The optional
+/// ones: `None` takes the standard name when the catalog has it; a name given must exist.
 #[derive(Debug, Clone, Serialize)]
 pub struct ColumnMap {
     pub id: String,
@@ -33,9 +36,9 @@ impl Default for ColumnMap {
             ra: "ra".into(),
             dec: "dec".into(),
             z: "z".into(),
-            z_err: Some("z_err".into()),
-            z_flag: Some("z_flag".into()),
-            survey: Some("survey".into()),
+            z_err: None,
+            z_flag: None,
+            survey: None,
         }
     }
 }
@@ -74,7 +77,15 @@ pub struct TsmSummary {
     pub rows: u64,
     pub training_rows: u64,
     pub seconds: f64,
+    /// What was accepted but may not be what was meant, one line each.
+    pub warnings: Vec<String>,
 }
+
+/// The working tables' names; errors from inside the SQL name them, and are given back in
+/// the user's words (see [`TsmConfig::user_error`]).
+const RED_INPUT: &str = "tsm_redshift_input";
+const RED: &str = "tsm_redshift";
+const OBJ: &str = "tsm_objects";
 
 /// The LSST band a column is about, from names like `mag_g`, `g_cModelFlux`, `flux_g`.
 fn band_of(name: &str) -> Option<char> {
@@ -96,6 +107,12 @@ fn is_flux(name: &str) -> bool {
     l.contains("flux") && !l.contains("err")
 }
 
+/// A magnitude column (`mag_g`, `g_cModelMag`), not its error.
+fn is_mag(name: &str) -> bool {
+    let l = name.to_ascii_lowercase();
+    (l.starts_with("mag") || l.ends_with("mag")) && !l.contains("err")
+}
+
 /// `g_cModelFlux` → `g_cModelMag`, `flux_g` → `mag_g`.
 fn flux_to_mag_name(name: &str) -> String {
     name.replace("Flux", "Mag")
@@ -105,14 +122,22 @@ fn flux_to_mag_name(name: &str) -> String {
 
 impl TsmConfig {
     fn validate(&self) -> Result<()> {
-        if self.radius_arcsec.is_nan() || self.radius_arcsec <= 0.0 {
+        let r = self.radius_arcsec;
+        if !r.is_finite() || r <= 0.0 {
+            return plan_err!("tsm: --radius-arcsec must be positive and finite, got {r}");
+        }
+        let max = pz_catalogs::PzOptions::default().max_radius_arcsec()?;
+        if r > max {
             return plan_err!(
-                "tsm: --radius-arcsec must be positive, got {}",
-                self.radius_arcsec
+                "tsm: --radius-arcsec {r} is above the cross-match maximum of {max} arcsec ({} sets it)",
+                pz_catalogs::config::MAX_RADIUS_ENV
             );
         }
-        if self.n_neighbors == 0 {
-            return plan_err!("tsm: --n-neighbors must be at least 1");
+        if !(1..=1000).contains(&self.n_neighbors) {
+            return plan_err!(
+                "tsm: --n-neighbors must be from 1 to 1000, got {}",
+                self.n_neighbors
+            );
         }
         if !(0.0..=1.0).contains(&self.train_fraction) {
             return plan_err!(
@@ -120,16 +145,55 @@ impl TsmConfig {
                 self.train_fraction
             );
         }
+        let mut seen = std::collections::BTreeSet::new();
+        for c in &self.object_columns {
+            if c.trim().is_empty() {
+                return plan_err!("tsm: --columns has an empty column name");
+            }
+            if !seen.insert(c.as_str()) {
+                return plan_err!("tsm: --columns names '{c}' twice");
+            }
+        }
         for (what, p) in [("--redshift", &self.redshift), ("--objects", &self.objects)] {
             if !p.exists() {
                 return plan_err!("tsm: {what} {} does not exist", p.display());
             }
         }
+        if super::output::input_kind(&self.objects) != "HATS" {
+            return plan_err!(
+                "tsm: --objects {} is not a HATS catalog (no hats.properties or properties file)",
+                self.objects.display()
+            );
+        }
         Ok(())
     }
 
-    /// Registers the inputs as `tsm_redshift_input`, `tsm_redshift` (standard names) and
-    /// `tsm_objects`.
+    /// An error from inside the pipeline, with the working tables named by the files they
+    /// stand for.
+    pub fn user_error(&self, e: DataFusionError) -> DataFusionError {
+        let text = e.strip_backtrace();
+        let red = format!("--redshift {}", self.redshift.display());
+        let obj = format!("--objects {}", self.objects.display());
+        let mut renamed = text.clone();
+        for (from, to) in [
+            (format!("'{RED_INPUT}'"), red.clone()),
+            (format!("'{RED}'"), red.clone()),
+            (format!("'{OBJ}'"), obj.clone()),
+            (RED_INPUT.to_string(), red.clone()),
+            (RED.to_string(), red),
+            (OBJ.to_string(), obj),
+        ] {
+            renamed = renamed.replace(&from, &to);
+        }
+        if renamed == text {
+            e
+        } else {
+            DataFusionError::Plan(renamed)
+        }
+    }
+
+    /// Registers the inputs as `tsm_redshift_input`, `tsm_redshift` (standard names and
+    /// types) and `tsm_objects`, after checking the reference catalog's columns row by row.
     async fn register(&self, ctx: &PzContext) -> Result<()> {
         let rs = self.redshift.display().to_string();
         let kind = super::output::input_kind(&self.redshift);
@@ -138,50 +202,81 @@ impl TsmConfig {
         } else {
             ""
         };
-        ctx.run_script(&format!(
-            "CREATE EXTERNAL TABLE tsm_redshift_input STORED AS {kind} LOCATION {}{opts};
-             CREATE EXTERNAL TABLE tsm_objects STORED AS HATS LOCATION {};",
-            quote_str(&rs),
+        if let Err(e) = ctx
+            .run_last(&format!(
+                "CREATE EXTERNAL TABLE {RED_INPUT} STORED AS {kind} LOCATION {}{opts}",
+                quote_str(&rs)
+            ))
+            .await
+        {
+            return Err(super::inputs::registration_error(
+                "tsm: --redshift ",
+                &self.redshift,
+                kind,
+                e,
+            )
+            .await);
+        }
+        ctx.run_last(&format!(
+            "CREATE EXTERNAL TABLE {OBJ} STORED AS HATS LOCATION {}",
             quote_str(&self.objects.display().to_string())
         ))
         .await?;
-        let schema = ctx
-            .ctx
-            .table("tsm_redshift_input")
-            .await?
-            .schema()
-            .as_arrow()
-            .clone();
+        let schema = ctx.ctx.table(RED_INPUT).await?.schema().as_arrow().clone();
         let has = |c: &str| schema.field_with_name(c).is_ok();
         let mut select = Vec::new();
+        let mut checks = Vec::new();
         let m = &self.columns;
-        for (std, src, required) in [
-            ("id", Some(&m.id), true),
-            ("ra", Some(&m.ra), true),
-            ("dec", Some(&m.dec), true),
-            ("z", Some(&m.z), true),
-            ("z_err", m.z_err.as_ref(), false),
-            ("z_flag", m.z_flag.as_ref(), false),
-            ("survey", m.survey.as_ref(), false),
+        for (std, flag, src, expect) in [
+            ("id", "--id-column", Some(&m.id), Some(Expect::Present)),
+            ("ra", "--ra-column", Some(&m.ra), Some(Expect::Ra)),
+            ("dec", "--dec-column", Some(&m.dec), Some(Expect::Dec)),
+            ("z", "--z-column", Some(&m.z), Some(Expect::Number)),
+            (
+                "z_err",
+                "--z-err-column",
+                m.z_err.as_ref(),
+                Some(Expect::Number),
+            ),
+            ("z_flag", "--z-flag-column", m.z_flag.as_ref(), None),
+            ("survey", "--survey-column", m.survey.as_ref(), None),
         ] {
-            match src {
-                Some(c) if has(c) => select.push(format!("{} AS {std}", quote_ident(c))),
-                Some(c) if required => {
+            let c = match src {
+                Some(c) if has(c) => c.clone(),
+                None if has(std) => std.to_string(),
+                None => continue,
+                Some(c) => {
                     return plan_err!(
-                        "tsm: {rs} has no column '{c}' for {std} (columns: {})",
+                        "tsm: {rs} has no column '{c}' for {std} (from {flag}; columns: {})",
                         schema
                             .fields()
                             .iter()
                             .map(|f| f.name().as_str())
                             .collect::<Vec<_>>()
                             .join(", ")
-                    )
+                    );
                 }
-                _ => {}
+            };
+            if let Some(expect) = expect {
+                checks.push(ColumnCheck::new(&c, std, expect));
+            }
+            let t = schema.field_with_name(&c)?.data_type();
+            // crossmatch takes positions in floating point; text that reads as numbers is
+            // made numbers (the row check above has vouched for every value).
+            let cast = match std {
+                "ra" | "dec" => t != &DataType::Float64,
+                "z" | "z_err" => !t.is_numeric(),
+                _ => false,
+            };
+            if cast {
+                select.push(format!("CAST({} AS DOUBLE) AS {std}", quote_ident(&c)));
+            } else {
+                select.push(format!("{} AS {std}", quote_ident(&c)));
             }
         }
+        super::inputs::check_rows("tsm: --redshift ", &self.redshift, kind, &checks).await?;
         ctx.run_last(&format!(
-            "CREATE VIEW tsm_redshift AS SELECT {} FROM tsm_redshift_input",
+            "CREATE VIEW {RED} AS SELECT {} FROM {RED_INPUT}",
             select.join(", ")
         ))
         .await?;
@@ -190,20 +285,13 @@ impl TsmConfig {
 
     /// The query that makes the training set from the registered inputs.
     pub async fn sql(&self, ctx: &PzContext) -> Result<String> {
-        let red = ctx
-            .ctx
-            .table("tsm_redshift")
-            .await?
-            .schema()
-            .as_arrow()
-            .clone();
-        let obj = ctx
-            .ctx
-            .table("tsm_objects")
-            .await?
-            .schema()
-            .as_arrow()
-            .clone();
+        Ok(self.sql_and_warnings(ctx).await?.0)
+    }
+
+    async fn sql_and_warnings(&self, ctx: &PzContext) -> Result<(String, Vec<String>)> {
+        let mut warnings = Vec::new();
+        let red = ctx.ctx.table(RED).await?.schema().as_arrow().clone();
+        let obj = ctx.ctx.table(OBJ).await?.schema().as_arrow().clone();
         let keep: Vec<String> = if self.object_columns.is_empty() {
             obj.fields()
                 .iter()
@@ -231,11 +319,41 @@ impl TsmConfig {
         let out_name = |c: &str, left: bool| -> String {
             let clash = red.field_with_name(c).is_ok() && obj.field_with_name(c).is_ok();
             match (clash, left) {
-                (true, true) => format!("{c}_tsm_redshift"),
-                (true, false) => format!("{c}_tsm_objects"),
+                (true, true) => format!("{c}_{RED}"),
+                (true, false) => format!("{c}_{OBJ}"),
                 (false, _) => c.to_string(),
             }
         };
+        let names = |v: &[String]| v.join(", ");
+        if self.flux_to_mag && !keep.iter().any(|c| is_flux(c)) {
+            return plan_err!(
+                "tsm: --flux-to-mag, but {} no flux column (a name with 'flux' and no 'err'): {}",
+                if self.object_columns.is_empty() {
+                    "the object catalog has"
+                } else {
+                    "--columns names"
+                },
+                names(&keep)
+            );
+        }
+        if self.ebv_column.is_some() {
+            let mags: Vec<&String> = keep
+                .iter()
+                .filter(|c| is_mag(c) || (self.flux_to_mag && is_flux(c)))
+                .collect();
+            if !mags.iter().any(|c| band_of(c).is_some()) {
+                return plan_err!(
+                    "tsm: --deredden, but there is no magnitude column of an LSST band (e.g. mag_g, g_cModelMag{}) among: {}",
+                    if self.flux_to_mag { ", or a flux" } else { "" },
+                    names(&keep)
+                );
+            }
+            for c in mags.iter().filter(|c| band_of(c).is_none()) {
+                warnings.push(format!(
+                    "tsm: --deredden: '{c}' names no band (u, g, r, i, z, y), so it is not dereddened"
+                ));
+            }
+        }
         let mut cols = Vec::new();
         for f in red.fields() {
             cols.push(format!(
@@ -282,7 +400,7 @@ impl TsmConfig {
             } else if self.flux_to_mag && lower.contains("flux") && lower.contains("err") {
                 // Converted with its flux above.
                 continue;
-            } else if lower.starts_with("mag") && !lower.contains("err") {
+            } else if is_mag(c) {
                 cols.push(format!(
                     "{} AS {}",
                     mag_expr(src.clone(), c),
@@ -294,30 +412,48 @@ impl TsmConfig {
         }
         cols.push("dist_arcsec".into());
         cols.push("match_rank".into());
+        // seeded_uniform takes an integer or a text key: integers of any width as BIGINT,
+        // anything else by its text (casting text to BIGINT would fail on 'x0').
+        let id_type = red.field_with_name("id")?.data_type();
+        let key = if id_type.is_integer() {
+            "CAST(id AS BIGINT)"
+        } else {
+            "CAST(id AS VARCHAR)"
+        };
         cols.push(format!(
-            "seeded_uniform({}, CAST(id AS BIGINT)) < {} AS is_training_set",
+            "seeded_uniform({}, {key}) < {} AS is_training_set",
             self.seed as i64, self.train_fraction
         ));
-        Ok(format!(
-            "SELECT {} FROM crossmatch('tsm_redshift', 'tsm_objects', {}, {}, {}) ORDER BY id, match_rank",
+        let sql = format!(
+            "SELECT {} FROM crossmatch('{RED}', '{OBJ}', {}, {}, {}) ORDER BY id, match_rank",
             cols.join(", "),
             self.radius_arcsec,
             self.n_neighbors,
             self.unique
-        ))
+        );
+        Ok((sql, warnings))
     }
 
     pub async fn run(&self) -> Result<TsmSummary> {
+        self.run_inner().await.map_err(|e| self.user_error(e))
+    }
+
+    async fn run_inner(&self) -> Result<TsmSummary> {
         let t0 = Instant::now();
         self.validate()?;
         StagedDir::check_free(&self.out, "tsm")?;
+        // A context of its own: the working tables never meet the user's registrations.
         let ctx = PzContext::ephemeral();
         self.register(&ctx).await?;
-        let sql = self.sql(&ctx).await?;
+        let (sql, warnings) = self.sql_and_warnings(&ctx).await?;
         let staged = StagedDir::create(&self.out, "tsm")?;
-        let mut summary = self.write(&ctx, &sql, staged.path(), t0).await?;
+        let mut summary = self
+            .write(&ctx, &sql, staged.path(), t0)
+            .await
+            .map_err(|e| staged.user_error(e))?;
         staged.commit()?;
         summary.output = self.out.join(&summary.output);
+        summary.warnings = warnings;
         Ok(summary)
     }
 
@@ -353,13 +489,14 @@ impl TsmConfig {
             InputRecord {
                 role: "redshift".into(),
                 path: canonical(&self.redshift),
-                rows: super::output::count(ctx, "SELECT count(*) FROM tsm_redshift_input").await?,
+                rows: super::output::count(ctx, &format!("SELECT count(*) FROM {RED_INPUT}"))
+                    .await?,
                 sha256: checksum(&self.redshift)?,
             },
             InputRecord {
                 role: "objects".into(),
                 path: canonical(&self.objects),
-                rows: super::output::count(ctx, "SELECT count(*) FROM tsm_objects").await?,
+                rows: super::output::count(ctx, &format!("SELECT count(*) FROM {OBJ}")).await?,
                 sha256: checksum(&self.objects)?,
             },
         ];
@@ -384,6 +521,7 @@ impl TsmConfig {
             rows,
             training_rows,
             seconds,
+            warnings: Vec::new(),
         })
     }
 }

@@ -10,7 +10,7 @@ use datafusion::common::Result;
 use pz_udfs::metrics::pdf_arg::PdfColumn;
 
 use crate::pipelines::validate::{
-    f64_rows, MetricSet, Validation, TARGET_BIAS, TARGET_OUTLIERS, TARGET_SIGMA,
+    f64_rows, grid_args, MetricSet, Validation, PAIRS, TARGET_BIAS, TARGET_OUTLIERS, TARGET_SIGMA,
 };
 use crate::PzContext;
 use svg::{Chart, PALETTE};
@@ -75,7 +75,7 @@ pub async fn plots(ctx: &PzContext, v: &Validation, has_mag: bool) -> Result<Vec
         ctx,
         &format!(
             "SELECT CAST(floor((ztrue - {z0}) / {w}) AS BIGINT), CAST(floor((zphot - {z0}) / {w}) AS BIGINT), count(*) \
-             FROM pz_validate_pairs WHERE ztrue >= {z0} AND ztrue < {z1} AND zphot >= {z0} AND zphot < {z1} GROUP BY 1, 2",
+             FROM {PAIRS} WHERE ztrue >= {z0} AND ztrue < {z1} AND zphot >= {z0} AND zphot < {z1} GROUP BY 1, 2",
             z0 = g.zmin,
             z1 = g.zmax
         ),
@@ -128,8 +128,9 @@ pub async fn plots(ctx: &PzContext, v: &Validation, has_mag: bool) -> Result<Vec
         ctx,
         &format!(
             "SELECT CAST(least(floor(pit * {nbins}), {}) AS BIGINT), count(*) FROM \
-             (SELECT pz_pit(pdf, ztrue) AS pit FROM pz_validate_pairs) WHERE pit IS NOT NULL GROUP BY 1",
-            nbins - 1
+             (SELECT pz_pit(pdf, ztrue, {}) AS pit FROM {PAIRS}) WHERE pit IS NOT NULL GROUP BY 1",
+            nbins - 1,
+            grid_args(&g)
         ),
     )
     .await?;
@@ -199,7 +200,10 @@ pub async fn plots(ctx: &PzContext, v: &Validation, has_mag: bool) -> Result<Vec
     let hist_edges: Vec<f64> = (0..=nh).map(|i| g.zmin + i as f64 * hw).collect();
     let stacked = ctx
         .ctx
-        .sql("SELECT pz_nz(pdf) FROM pz_validate_pairs")
+        .sql(&format!(
+            "SELECT pz_nz(pdf, {}) FROM {PAIRS}",
+            grid_args(&g)
+        ))
         .await?
         .collect()
         .await?;
@@ -207,7 +211,7 @@ pub async fn plots(ctx: &PzContext, v: &Validation, has_mag: bool) -> Result<Vec
     let truth_rows = f64_rows(
         ctx,
         &format!(
-            "SELECT CAST(floor((ztrue - {}) / {hw}) AS BIGINT), count(*) FROM pz_validate_pairs GROUP BY 1",
+            "SELECT CAST(floor((ztrue - {}) / {hw}) AS BIGINT), count(*) FROM {PAIRS} WHERE ztrue IS NOT NULL GROUP BY 1",
             g.zmin
         ),
     )
@@ -256,12 +260,13 @@ pub async fn plots(ctx: &PzContext, v: &Validation, has_mag: bool) -> Result<Vec
         .collect::<Vec<_>>()
         .join(", ");
     let binned_view = format!(
-        "(SELECT *, pz_tomo_bin(zphot, [{edges_sql}]) AS bin FROM pz_validate_pairs) WHERE bin IS NOT NULL"
+        "(SELECT *, pz_tomo_bin(zphot, [{edges_sql}]) AS bin FROM {PAIRS}) WHERE bin IS NOT NULL"
     );
     let per_bin_nz = ctx
         .ctx
         .sql(&format!(
-            "SELECT bin, pz_nz(pdf) FROM {binned_view} GROUP BY bin ORDER BY bin"
+            "SELECT bin, pz_nz(pdf, {}) FROM {binned_view} GROUP BY bin ORDER BY bin",
+            grid_args(&g)
         ))
         .await?
         .collect()
@@ -276,6 +281,10 @@ pub async fn plots(ctx: &PzContext, v: &Validation, has_mag: bool) -> Result<Vec
     )
     .await?;
     for tb in &v.tomo {
+        // An empty bin has nothing to draw; the metrics table lists it.
+        if tb.metrics.n == 0 {
+            continue;
+        }
         let rows: Vec<Vec<Option<f64>>> = per_bin_truth
             .iter()
             .filter(|r| r[0] == Some(tb.bin as f64))
@@ -348,7 +357,7 @@ pub async fn plots(ctx: &PzContext, v: &Validation, has_mag: bool) -> Result<Vec
         let rows = f64_rows(
             ctx,
             &format!(
-                "SELECT CAST(floor(mag / 0.5) AS BIGINT) AS b, {metric_cols} FROM pz_validate_pairs \
+                "SELECT CAST(floor(mag / 0.5) AS BIGINT) AS b, {metric_cols} FROM {PAIRS} \
                  WHERE mag < 90 GROUP BY 1 HAVING count(*) >= 20 ORDER BY 1"
             ),
         )
@@ -362,8 +371,8 @@ pub async fn plots(ctx: &PzContext, v: &Validation, has_mag: bool) -> Result<Vec
     let rows = f64_rows(
         ctx,
         &format!(
-            "SELECT CAST(floor(ztrue / 0.2) AS BIGINT) AS b, {metric_cols} FROM pz_validate_pairs \
-             GROUP BY 1 HAVING count(*) >= 20 ORDER BY 1"
+            "SELECT CAST(floor(ztrue / 0.2) AS BIGINT) AS b, {metric_cols} FROM {PAIRS} \
+             WHERE ztrue IS NOT NULL GROUP BY 1 HAVING count(*) >= 20 ORDER BY 1"
         ),
     )
     .await?;
@@ -409,7 +418,13 @@ fn metric_row(label: &str, m: &MetricSet) -> String {
         m.crps,
         m.brier,
     ];
-    let mut s = format!("<tr><th>{}</th><td>{}</td>", esc(label), m.n);
+    let mut s = format!(
+        "<tr><th>{}</th><td>{}</td><td>{}</td><td>{}</td>",
+        esc(label),
+        m.n,
+        m.n_point,
+        m.n_pdf
+    );
     for (k, c) in cells.iter().enumerate() {
         // qp's PIT outlier rate comes from a quadratic spline through the PIT quantiles; in
         // small groups it can overshoot far outside [0, 1]. pz reports qp's number, and the
@@ -421,6 +436,51 @@ fn metric_row(label: &str, m: &MetricSet) -> String {
         let _ = write!(s, "<td>{}</td>", fmt(*c));
     }
     s.push_str("</tr>");
+    s
+}
+
+/// Which objects each kind of metric uses, and every PDF left out with its reason, so a
+/// reader never has to guess what a number was computed on.
+fn pdf_accounting(v: &Validation) -> String {
+    let mut s = format!(
+        r#"<p class="pdfs">Grid from {}. Point metrics use <b>{}</b> of {} matched objects; PDF metrics use <b>{}</b>"#,
+        esc(&v.grid_source),
+        v.overall.n_point,
+        v.n_matched,
+        v.overall.n_pdf
+    );
+    if v.n_pdf_excluded == 0 {
+        s.push_str("; no PDF is left out");
+    } else {
+        let why: Vec<String> = pz_udfs::metrics::pdf_arg::Excluded::ALL
+            .iter()
+            .filter_map(|r| {
+                let n = v.pdf_excluded.get(r.key()).copied().unwrap_or(0);
+                (n > 0).then(|| format!("{n} with {}", r.describe()))
+            })
+            .collect();
+        let _ = write!(
+            s,
+            "; <b>{} PDFs left out</b>: {}",
+            v.n_pdf_excluded,
+            esc(&why.join(", "))
+        );
+    }
+    if v.n_ztrue_null > 0 {
+        let _ = write!(
+            s,
+            "; {} objects without a true redshift are in no metric",
+            v.n_ztrue_null
+        );
+    }
+    if v.n_pdf_roundoff_zeroed > 0 {
+        let _ = write!(
+            s,
+            "; {} PDFs had negative round-off read as zero",
+            v.n_pdf_roundoff_zeroed
+        );
+    }
+    s.push_str(".</p>\n");
     s
 }
 
@@ -455,6 +515,7 @@ figure {{ margin: 0; }} figcaption {{ font-size: 12px; max-width: 440px; color: 
         nz = v.grid.nz,
         secs = v.seconds,
     );
+    s.push_str(&pdf_accounting(v));
     if !v.warnings.is_empty() {
         s.push_str("<h2>Warnings</h2><ul>");
         for w in &v.warnings {
@@ -483,7 +544,7 @@ figure {{ margin: 0; }} figcaption {{ font-size: 12px; max-width: 440px; color: 
     let _ = write!(
         s,
         "<h2>Metrics</h2><p>dz = (z_phot − z_true)/(1 + z_true). Targets: σ &lt; {TARGET_SIGMA}, |bias| &lt; {TARGET_BIAS}, outliers &lt; {TARGET_OUTLIERS}.</p>\
-         <table><tr><th>objects</th><th>n</th><th>bias</th><th>σ_NMAD</th><th>σ_IQR</th><th>|dz|&gt;0.15</th><th>RAIL outliers</th>\
+         <table><tr><th>objects</th><th>n</th><th>n point</th><th>n PDF</th><th>bias</th><th>σ_NMAD</th><th>σ_IQR</th><th>|dz|&gt;0.15</th><th>RAIL outliers</th>\
          <th>PIT KS</th><th>PIT CvM</th><th>PIT AD</th><th>PIT outliers</th><th>CDE loss</th><th>CRPS</th><th>Brier</th></tr>"
     );
     s.push_str(&metric_row("all", &v.overall));

@@ -67,7 +67,7 @@ pub fn ticks(lo: f64, hi: f64, target: usize) -> Vec<f64> {
         return vec![lo];
     }
     let raw = (hi - lo) / target.max(1) as f64;
-    let mag = 10f64.powf(raw.log10().floor());
+    let mag = pz_udfs::math::exp10(pz_udfs::math::log10(raw).floor());
     let step = [1.0, 2.0, 2.5, 5.0, 10.0]
         .iter()
         .map(|m| m * mag)
@@ -273,7 +273,7 @@ impl Chart {
                             if *c <= 0.0 {
                                 continue;
                             }
-                            let t = (1.0 + c).ln() / (1.0 + max).ln();
+                            let t = pz_udfs::math::ln(1.0 + c) / pz_udfs::math::ln(1.0 + max);
                             let (ax, bx) = (self.px(x_edges[ix]), self.px(x_edges[ix + 1]));
                             let (ay, by) = (self.py(y_edges[iy + 1]), self.py(y_edges[iy]));
                             let _ = write!(

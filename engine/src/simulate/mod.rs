@@ -8,6 +8,7 @@
 //! arguments give the same bytes.
 
 pub mod bpz_files;
+pub mod memory;
 pub mod photometry;
 pub mod rng;
 
@@ -24,7 +25,10 @@ use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
 use pz_catalogs::{write_hats, HatsWriteOptions, HatsWriteSummary};
 
+use crate::pipelines::output::StagedDir;
+
 use photometry::{mag_error, ColourTable, BANDS};
+use pz_udfs::math::{asin, cos, exp, exp10, log10, pow, sin};
 use rng::Rng;
 
 /// Everything that decides a mock sky.
@@ -107,9 +111,89 @@ fn type_name(t: f64) -> &'static str {
     }
 }
 
+/// The densest sky pz simulates: ten times the Hubble Ultra Deep Field's galaxy counts.
+/// Denser, neighbours sit closer than the astrometric scatter and cross-matching is noise.
+pub const MAX_DENSITY_PER_DEG2: f64 = 1e7;
+const WHOLE_SKY_DEG2: f64 = 41_252.96;
+/// The patch stays this far from the poles, where RA stretches without bound.
+const POLAR_CAP_DEG: f64 = 0.1;
+/// Peak bytes per object (galaxies, photometry, the Arrow batches and the HATS writer's
+/// sorted copy; 1M objects measured 335 MiB) and per reference redshift, with a margin.
+const BYTES_PER_OBJECT: f64 = 450.0;
+const BYTES_PER_SPECZ: f64 = 150.0;
+
+impl SimulateConfig {
+    /// Every argument within its domain, the patch on the sky, the job in memory: checked
+    /// before anything is drawn or written. Errors name the `pz simulate` flag.
+    pub fn validate(&self) -> Result<()> {
+        if self.objects == 0 {
+            return plan_err!("simulate: --objects must be at least 1");
+        }
+        let d = self.density_per_deg2;
+        if !d.is_finite() || d <= 0.0 || d > MAX_DENSITY_PER_DEG2 {
+            return plan_err!(
+                "simulate: --density {d} is not a galaxy density: it must be a number of galaxies per square degree above 0 and at most {MAX_DENSITY_PER_DEG2:e}"
+            );
+        }
+        if !self.ra_center.is_finite() || self.ra_center.abs() > 360.0 {
+            return plan_err!(
+                "simulate: --ra-center {} is not an angle within [-360, 360] degrees",
+                self.ra_center
+            );
+        }
+        if !(-90.0..=90.0).contains(&self.dec_center) {
+            return plan_err!(
+                "simulate: --dec-center {} is outside [-90, 90]",
+                self.dec_center
+            );
+        }
+        if self.pixel_threshold == 0 {
+            return plan_err!("simulate: --pixel-threshold must be at least 1");
+        }
+        if !(0.0..=1.0).contains(&self.matched_fraction) {
+            return plan_err!(
+                "simulate: the matched fraction {} is outside [0, 1]",
+                self.matched_fraction
+            );
+        }
+        let (w, h, area) = patch(self);
+        if area > WHOLE_SKY_DEG2 {
+            return plan_err!(
+                "simulate: --objects {} at --density {d} need {area:.4e} deg², more than the whole sky ({WHOLE_SKY_DEG2:.0} deg²); raise --density or lower --objects",
+                self.objects
+            );
+        }
+        let limit = 90.0 - POLAR_CAP_DEG;
+        let (lo, hi) = (self.dec_center - h, self.dec_center + h);
+        if lo < -limit || hi > limit {
+            return plan_err!(
+                "simulate: --objects {} at --density {d} need {area:.4} deg²: a patch from Dec {lo:.3} to {hi:.3} around --dec-center {}, which does not fit between the poles; raise --density, lower --objects or move --dec-center",
+                self.objects,
+                self.dec_center
+            );
+        }
+        let ra_span = 2.0 * w / self.dec_center.to_radians().cos();
+        if ra_span > 360.0 {
+            return plan_err!(
+                "simulate: --objects {} at --density {d} need {area:.4} deg²: {ra_span:.1}° of RA at --dec-center {}, more than the whole circle; raise --density or lower --objects",
+                self.objects,
+                self.dec_center
+            );
+        }
+        let bytes = self.objects as f64 * BYTES_PER_OBJECT + self.specz as f64 * BYTES_PER_SPECZ;
+        memory::ensure_fits(
+            bytes,
+            &format!(
+                "simulate: --objects {} --specz {}",
+                self.objects, self.specz
+            ),
+        )
+    }
+}
+
 /// Patch half-sizes (RA half-width on the sky, Dec half-height), degrees.
 fn patch(cfg: &SimulateConfig) -> (f64, f64, f64) {
-    let area = (cfg.objects.max(1) as f64 / cfg.density_per_deg2).max(1e-4);
+    let area = cfg.objects.max(1) as f64 / cfg.density_per_deg2;
     // A 2:1 patch, like a survey stripe.
     let h = (area / 2.0).sqrt() / 2.0;
     let w = 2.0 * h;
@@ -117,25 +201,25 @@ fn patch(cfg: &SimulateConfig) -> (f64, f64, f64) {
 }
 
 fn draw_position(rng: &mut Rng, cfg: &SimulateConfig, w: f64, h: f64) -> (f64, f64) {
-    let cosd = cfg.dec_center.to_radians().cos().max(1e-3);
+    let cosd = cos(cfg.dec_center.to_radians()).max(1e-3);
     let ra = (cfg.ra_center + (2.0 * rng.uniform() - 1.0) * w / cosd).rem_euclid(360.0);
     let (lo, hi) = (
         (cfg.dec_center - h).max(-89.9),
         (cfg.dec_center + h).min(89.9),
     );
-    let (slo, shi) = (lo.to_radians().sin(), hi.to_radians().sin());
-    let dec = (slo + rng.uniform() * (shi - slo)).asin().to_degrees();
+    let (slo, shi) = (sin(lo.to_radians()), sin(hi.to_radians()));
+    let dec = asin(slo + rng.uniform() * (shi - slo)).to_degrees();
     (if ra >= 360.0 { 0.0 } else { ra }, dec)
 }
 
 fn draw_galaxy(rng: &mut Rng, table: &ColourTable, cfg: &SimulateConfig, w: f64, h: f64) -> Galaxy {
     let (ra, dec) = draw_position(rng, cfg, w, h);
     // Number counts ∝ 10^(0.3 m) in i on [17, 26.5].
-    let (a, b) = (10f64.powf(0.3 * 17.0), 10f64.powf(0.3 * 26.5));
-    let m_i = (a + rng.uniform() * (b - a)).log10() / 0.3;
+    let (a, b) = (exp10(0.3 * 17.0), exp10(0.3 * 26.5));
+    let m_i = log10(a + rng.uniform() * (b - a)) / 0.3;
     let m = m_i.max(20.0);
-    let f_e = TYPE_F0_KT[0].0 * (-TYPE_F0_KT[0].1 * (m - 20.0)).exp();
-    let f_s = TYPE_F0_KT[1].0 * (-TYPE_F0_KT[1].1 * (m - 20.0)).exp();
+    let f_e = TYPE_F0_KT[0].0 * exp(-TYPE_F0_KT[0].1 * (m - 20.0));
+    let f_s = TYPE_F0_KT[1].0 * exp(-TYPE_F0_KT[1].1 * (m - 20.0));
     let u = rng.uniform();
     let k = if u < f_e {
         0
@@ -151,7 +235,7 @@ fn draw_galaxy(rng: &mut Rng, table: &ColourTable, cfg: &SimulateConfig, w: f64,
     // If u = (z/zm)^α then u ~ Gamma((α+1)/α): exact draws, no rejection on a grid.
     let z = loop {
         let g = rng.gamma((alpha + 1.0) / alpha);
-        let z = zm * g.powf(1.0 / alpha);
+        let z = zm * pow(g, 1.0 / alpha);
         if z > 0.005 && z < Z_MAX {
             break z;
         }
@@ -175,15 +259,15 @@ fn draw_galaxy(rng: &mut Rng, table: &ColourTable, cfg: &SimulateConfig, w: f64,
 /// Observed (mag, magerr): noise added in flux; S/N < 1 becomes mag 99 with the 1σ limiting
 /// magnitude in the error column (RAIL's DC2 convention).
 fn observe(rng: &mut Rng, band: usize, m_true: f64) -> (f32, f32) {
-    let flux = 10f64.powf(-0.4 * (m_true - 31.4));
+    let flux = exp10(-0.4 * (m_true - 31.4));
     let sigma_mag = mag_error(band, m_true);
     let sigma_flux = flux * sigma_mag / 1.085_736_204_758_129_6;
     let obs = flux + rng.normal() * sigma_flux;
     if obs < sigma_flux {
-        let limit = -2.5 * sigma_flux.log10() + 31.4;
+        let limit = -2.5 * log10(sigma_flux) + 31.4;
         return (99.0, limit as f32);
     }
-    let mag = -2.5 * obs.log10() + 31.4;
+    let mag = -2.5 * log10(obs) + 31.4;
     let err = 1.085_736_204_758_129_6 * sigma_flux / obs;
     (mag as f32, err as f32)
 }
@@ -204,28 +288,43 @@ fn write_parquet(path: &Path, batch: &RecordBatch) -> Result<()> {
 }
 
 /// Writes a mock sky into `cfg.out`: `objects/` (HATS), `truth.parquet`, `specz.parquet`,
-/// `specz_truth.parquet`, and `bpz/` (its SEDs and filters for BPZ).
+/// `specz_truth.parquet`, and `bpz/` (its SEDs and filters for BPZ). An existing `cfg.out`
+/// keeps its other files; on error nothing is written.
 pub fn simulate(cfg: &SimulateConfig) -> Result<SimulateSummary> {
-    if cfg.objects == 0 {
-        return plan_err!("simulate: --objects must be at least 1");
-    }
-    if !(-90.0..=90.0).contains(&cfg.dec_center) {
-        return plan_err!(
-            "simulate: Dec centre {} is outside [-90, 90]",
-            cfg.dec_center
-        );
-    }
+    cfg.validate()?;
+    let staged = StagedDir::create_merging(&cfg.out, "simulate")?;
+    let tmp = staged.path().to_path_buf();
+    let mut s = simulate_into(cfg, &tmp).map_err(|e| staged.user_error(e))?;
+    staged.commit()?;
+    let at = |p: &Path| match p.strip_prefix(&tmp) {
+        Ok(rel) => cfg.out.join(rel),
+        Err(_) => p.to_path_buf(),
+    };
+    s.objects_dir = at(&s.objects_dir);
+    s.bpz_dir = at(&s.bpz_dir);
+    s.truth_path = at(&s.truth_path);
+    s.specz_path = at(&s.specz_path);
+    s.specz_truth_path = at(&s.specz_truth_path);
+    s.hats.root = at(&s.hats.root);
+    Ok(s)
+}
+
+fn simulate_into(cfg: &SimulateConfig, out: &Path) -> Result<SimulateSummary> {
     let table = ColourTable::build();
     let mut rng = Rng::new(cfg.seed);
     let (w, h, area) = patch(cfg);
     let n = cfg.objects;
 
-    let mut galaxies = Vec::with_capacity(n);
+    let mut galaxies = memory::vec_with_capacity(n, "simulate: --objects")?;
     for _ in 0..n {
         galaxies.push(draw_galaxy(&mut rng, &table, cfg, w, h));
     }
-    let mut mags: Vec<Vec<f32>> = (0..6).map(|_| Vec::with_capacity(n)).collect();
-    let mut errs: Vec<Vec<f32>> = (0..6).map(|_| Vec::with_capacity(n)).collect();
+    let bands = || -> Result<Vec<Vec<f32>>> {
+        (0..6)
+            .map(|_| memory::vec_with_capacity(n, "simulate: --objects"))
+            .collect()
+    };
+    let (mut mags, mut errs) = (bands()?, bands()?);
     for g in &galaxies {
         for b in 0..6 {
             let (m, e) = observe(&mut rng, b, g.mag_true[b]);
@@ -265,9 +364,7 @@ pub fn simulate(cfg: &SimulateConfig) -> Result<SimulateSummary> {
     let schema = Arc::new(Schema::new(fields));
     let objects = RecordBatch::try_new(schema.clone(), cols)?;
 
-    std::fs::create_dir_all(&cfg.out)
-        .map_err(|e| exec_datafusion_err!("cannot create {}: {e}", cfg.out.display()))?;
-    let objects_dir = cfg.out.join("objects");
+    let objects_dir = out.join("objects");
     let opts = HatsWriteOptions {
         catalog_name: Some("objects".into()),
         pixel_threshold: cfg.pixel_threshold,
@@ -306,13 +403,13 @@ pub fn simulate(cfg: &SimulateConfig) -> Result<SimulateSummary> {
             )),
         ],
     )?;
-    let truth_path = cfg.out.join("truth.parquet");
+    let truth_path = out.join("truth.parquet");
     write_parquet(&truth_path, &truth)?;
 
     // Reference redshifts: bright objects, moved by ~0.3″, plus unmatched sources.
     let n_matched = ((cfg.specz as f64 * cfg.matched_fraction).round() as usize).min(n);
     let mut used = vec![false; n];
-    let mut chosen = Vec::with_capacity(n_matched);
+    let mut chosen = memory::vec_with_capacity(n_matched, "simulate: --specz")?;
     let mut tries = 0usize;
     while chosen.len() < n_matched {
         let i = (rng.uniform() * n as f64) as usize % n;
@@ -322,24 +419,25 @@ pub fn simulate(cfg: &SimulateConfig) -> Result<SimulateSummary> {
         }
         // Spectroscopic targets favour bright galaxies; relax if the sky runs short.
         let m = mags[3][i] as f64;
-        let p = 1.0 / (1.0 + ((m - 22.5) / 0.6).exp());
+        let p = 1.0 / (1.0 + exp((m - 22.5) / 0.6));
         if rng.uniform() < p || tries > 50 * n_matched {
             used[i] = true;
             chosen.push(i);
         }
     }
     let total = cfg.specz.max(n_matched);
-    let mut s_ra = Vec::with_capacity(total);
-    let mut s_dec = Vec::with_capacity(total);
-    let mut s_z = Vec::with_capacity(total);
-    let mut s_zerr = Vec::with_capacity(total);
-    let mut s_flag = Vec::with_capacity(total);
-    let mut s_survey = Vec::with_capacity(total);
+    let what = "simulate: --specz";
+    let mut s_ra = memory::vec_with_capacity(total, what)?;
+    let mut s_dec = memory::vec_with_capacity(total, what)?;
+    let mut s_z = memory::vec_with_capacity(total, what)?;
+    let mut s_zerr = memory::vec_with_capacity(total, what)?;
+    let mut s_flag = memory::vec_with_capacity(total, what)?;
+    let mut s_survey = memory::vec_with_capacity(total, what)?;
     let sigma_axis = 0.3 / std::f64::consts::SQRT_2 / 3600.0;
     for k in 0..total {
         let (ra, dec, z_true) = if k < chosen.len() {
             let g = &galaxies[chosen[k]];
-            let cosd = g.dec.to_radians().cos().max(1e-6);
+            let cosd = cos(g.dec.to_radians()).max(1e-6);
             let ra = (g.ra + rng.normal() * sigma_axis / cosd).rem_euclid(360.0);
             let dec = (g.dec + rng.normal() * sigma_axis).clamp(-90.0, 90.0);
             (ra, dec, g.z)
@@ -413,7 +511,7 @@ pub fn simulate(cfg: &SimulateConfig) -> Result<SimulateSummary> {
             )),
         ],
     )?;
-    let specz_path = cfg.out.join("specz.parquet");
+    let specz_path = out.join("specz.parquet");
     write_parquet(&specz_path, &specz)?;
 
     // Which object each reference redshift was drawn from (−1: none), and how far it moved.
@@ -445,10 +543,10 @@ pub fn simulate(cfg: &SimulateConfig) -> Result<SimulateSummary> {
             }))),
         ],
     )?;
-    let specz_truth_path = cfg.out.join("specz_truth.parquet");
+    let specz_truth_path = out.join("specz_truth.parquet");
     write_parquet(&specz_truth_path, &specz_truth)?;
 
-    let bpz_dir = cfg.out.join("bpz");
+    let bpz_dir = out.join("bpz");
     bpz_files::write_bpz_inputs(&bpz_dir)?;
 
     Ok(SimulateSummary {

@@ -8,6 +8,8 @@
 //! * Filters: ugrizy as smooth top-hats on the LSST band edges.
 //! * Errors: Ivezić et al. (2019) random error with LSST 10-year coadd depths.
 
+use pz_udfs::math::{exp, exp10, log10, pow, tanh};
+
 /// LSST band names in wavelength order.
 pub const BANDS: [&str; 6] = ["u", "g", "r", "i", "z", "y"];
 /// Band edges in Å (LSST filter half-power points, rounded).
@@ -30,7 +32,7 @@ pub const SIGMA_SYS: f64 = 0.005;
 pub fn filter_transmission(band: usize, lam: f64) -> f64 {
     let (lo, hi) = BAND_EDGES[band];
     let w = 60.0;
-    0.25 * (1.0 + ((lam - lo) / w).tanh()) * (1.0 + ((hi - lam) / w).tanh())
+    0.25 * (1.0 + tanh((lam - lo) / w)) * (1.0 + tanh((hi - lam) / w))
 }
 
 /// Madau (1995) mean IGM transmission at observed wavelength `lam_obs` for a source at z.
@@ -44,14 +46,14 @@ pub fn igm_transmission(lam_obs: f64, z: f64) -> f64 {
     let mut tau = 0.0;
     for (lam_l, a) in series {
         if lam_obs < lam_l * (1.0 + z) {
-            tau += a * (lam_obs / lam_l).powf(3.46);
+            tau += a * pow(lam_obs / lam_l, 3.46);
         }
     }
     if lam_obs < 911.75 * (1.0 + z) {
         // Lyman continuum: effectively opaque.
         return 0.0;
     }
-    (-tau).exp()
+    exp(-tau)
 }
 
 /// Calzetti-like attenuation curve k(λ) for λ in Å.
@@ -73,14 +75,14 @@ pub fn sed_fnu(t: f64, ebv: f64, lam: f64) -> f64 {
     }
     // Continuum slope in f_ν: red for ellipticals, flat for starbursts.
     let gamma = 2.2 - 2.6 * t;
-    let mut f = (lam / 5500.0).powf(gamma);
+    let mut f = pow(lam / 5500.0, gamma);
     // 4000 Å break, deeper in old populations.
     let depth_mag = 1.0 * (1.0 - t) + 0.15;
-    let step = 0.5 * (1.0 + ((lam - 4000.0) / 120.0).tanh());
-    f *= 10f64.powf(-0.4 * depth_mag * (1.0 - step));
+    let step = 0.5 * (1.0 + tanh((lam - 4000.0) / 120.0));
+    f *= exp10(-0.4 * depth_mag * (1.0 - step));
     // UV turn-down of old stars.
     if lam < 2800.0 {
-        f *= (lam / 2800.0).powf(3.0 * (1.0 - t).powi(2));
+        f *= pow(lam / 2800.0, 3.0 * (1.0 - t).powi(2));
     }
     // Emission lines (rest EW in Å at t = 1), Gaussian with σ = 8 Å; EW is relative to f_λ,
     // so for f_ν the line adds EW/(√(2π)σ) times the continuum at its centre.
@@ -96,12 +98,12 @@ pub fn sed_fnu(t: f64, ebv: f64, lam: f64) -> f64 {
     for (l0, ew) in lines {
         let d = (lam - l0) / sigma;
         if d.abs() < 5.0 {
-            let cont = (l0 / 5500.0).powf(gamma);
-            add += cont * ew * t.powi(2) * (-0.5 * d * d).exp() / (2.5066 * sigma);
+            let cont = pow(l0 / 5500.0, gamma);
+            add += cont * ew * t.powi(2) * exp(-0.5 * d * d) / (2.5066 * sigma);
         }
     }
     f += add;
-    f * 10f64.powf(-0.4 * ebv * dust_k(lam))
+    f * exp10(-0.4 * ebv * dust_k(lam))
 }
 
 /// AB magnitudes (up to a common constant) of a galaxy of type t, dust `ebv` at redshift z.
@@ -120,14 +122,14 @@ pub fn ab_colours(t: f64, ebv: f64, z: f64) -> [f64; 6] {
             num += sed_fnu(t, ebv, lam / (1.0 + z)) * igm_transmission(lam, z) * tr;
             den += tr;
         }
-        *o = -2.5 * (num / den).max(1e-30).log10();
+        *o = -2.5 * log10((num / den).max(1e-30));
     }
     out
 }
 
 /// Ivezić et al. (2019) random magnitude error in band `b` for true magnitude `m`.
 pub fn mag_error(b: usize, m: f64) -> f64 {
-    let x = 10f64.powf(0.4 * (m - DEPTH_5SIGMA[b]));
+    let x = exp10(0.4 * (m - DEPTH_5SIGMA[b]));
     let rand2 = (0.04 - GAMMA[b]) * x + GAMMA[b] * x * x;
     (rand2 + SIGMA_SYS * SIGMA_SYS).sqrt()
 }

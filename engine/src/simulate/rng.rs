@@ -1,6 +1,8 @@
 //! A small, fixed random generator (xoshiro256** seeded by splitmix64), so the same seed
 //! gives the same sky on every platform and with every dependency version.
 
+use pz_udfs::math::{ln, pow};
+
 pub struct Rng {
     s: [u64; 4],
     spare_normal: Option<f64>,
@@ -55,7 +57,7 @@ impl Rng {
             let v = 2.0 * self.uniform() - 1.0;
             let s = u * u + v * v;
             if s > 0.0 && s < 1.0 {
-                let f = (-2.0 * s.ln() / s).sqrt();
+                let f = (-2.0 * ln(s) / s).sqrt();
                 self.spare_normal = Some(v * f);
                 return u * f;
             }
@@ -66,7 +68,7 @@ impl Rng {
     pub fn gamma(&mut self, shape: f64) -> f64 {
         if shape < 1.0 {
             let u = self.uniform().max(f64::MIN_POSITIVE);
-            return self.gamma(shape + 1.0) * u.powf(1.0 / shape);
+            return self.gamma(shape + 1.0) * pow(u, 1.0 / shape);
         }
         let d = shape - 1.0 / 3.0;
         let c = 1.0 / (9.0 * d).sqrt();
@@ -78,7 +80,7 @@ impl Rng {
             }
             let v = v * v * v;
             let u = self.uniform();
-            if u < 1.0 - 0.0331 * x.powi(4) || u.ln() < 0.5 * x * x + d * (1.0 - v + v.ln()) {
+            if u < 1.0 - 0.0331 * x.powi(4) || ln(u) < 0.5 * x * x + d * (1.0 - v + ln(v)) {
                 return d * v;
             }
         }

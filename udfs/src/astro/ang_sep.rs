@@ -19,8 +19,8 @@ use crate::args::{all_scalar, f64_arg, finish, rows};
 /// ~1″) or haversine (loses precision near antipodes).
 #[inline]
 pub fn separation_rad(lon1: f64, lat1: f64, lon2: f64, lat2: f64) -> f64 {
-    let (s1, c1) = lat1.sin_cos();
-    let (s2, c2) = lat2.sin_cos();
+    let (s1, c1) = crate::math::sin_cos(lat1);
+    let (s2, c2) = crate::math::sin_cos(lat2);
     separation_rad_pre(s1, c1, lon1, s2, c2, lon2)
 }
 
@@ -28,11 +28,11 @@ pub fn separation_rad(lon1: f64, lat1: f64, lon2: f64, lat2: f64) -> f64 {
 /// centre (a cone) costs nothing per row.
 #[inline]
 pub fn separation_rad_pre(s1: f64, c1: f64, lon1: f64, s2: f64, c2: f64, lon2: f64) -> f64 {
-    let (sdl, cdl) = (lon2 - lon1).sin_cos();
+    let (sdl, cdl) = crate::math::sin_cos(lon2 - lon1);
     let num1 = c2 * sdl;
     let num2 = c1 * s2 - s1 * c2 * cdl;
     let den = s1 * s2 + c1 * c2 * cdl;
-    num1.hypot(num2).atan2(den)
+    crate::math::atan2(crate::math::hypot(num1, num2), den)
 }
 
 /// Separation in arcseconds of two positions in degrees; `None` when a position is NaN.

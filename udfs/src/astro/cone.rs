@@ -35,7 +35,7 @@ impl Cone {
         let Some((lon, lat)) = position("cone", ra0, dec0)? else {
             return Ok(None);
         };
-        let (sin_lat, cos_lat) = lat.sin_cos();
+        let (sin_lat, cos_lat) = crate::math::sin_cos(lat);
         Ok(Some(Cone {
             ra_deg: lon.to_degrees(),
             dec_deg: dec0,
@@ -53,7 +53,7 @@ impl Cone {
         let Some((lon, lat)) = position("cone", ra, dec)? else {
             return Ok(None);
         };
-        let (s, c) = lat.sin_cos();
+        let (s, c) = crate::math::sin_cos(lat);
         let sep = separation_rad_pre(self.sin_lat, self.cos_lat, self.lon, s, c, lon);
         Ok(Some(sep.to_degrees() * 3600.0 <= self.radius_arcsec))
     }

@@ -17,7 +17,8 @@ pub const AB_ZERO_POINT_NJY: f64 = 31.4;
 /// AB magnitude of a flux in nJy. Zero, negative, NaN or infinite flux has no magnitude.
 #[inline]
 pub fn flux_to_mag(flux_njy: f64) -> Option<f64> {
-    (flux_njy > 0.0 && flux_njy.is_finite()).then(|| -2.5 * flux_njy.log10() + AB_ZERO_POINT_NJY)
+    (flux_njy > 0.0 && flux_njy.is_finite())
+        .then(|| -2.5 * crate::math::log10(flux_njy) + AB_ZERO_POINT_NJY)
 }
 
 static DOC: LazyLock<Documentation> = LazyLock::new(|| {

@@ -8,8 +8,12 @@
 //! * [`PdfMeanAggregate`]: a per-object term of `(pdf, ztrue)` averaged over objects (CDE
 //!   loss, CRPS, Brier). The partial state is a compensated sum and a count.
 //!
-//! Rows with a null or NaN input are ignored; so are PDFs that cannot be normalised (all
-//! zero, negative or not finite). An aggregate over no usable row is null.
+//! Rows with a null input are left out, as SQL's own aggregates do. A value that is there but
+//! is not a number the metric can use (a NaN or infinite redshift, a true redshift ≤ −1, a
+//! PIT value outside [0, 1]) is an error that says so: leaving it out would change the
+//! answer silently. PDFs that cannot be normalised (all zero, negative beyond round-off,
+//! not finite) are left out of the PDF metrics and counted by `pz_pdf_excluded`. An
+//! aggregate over no usable row, or one too few for the statistic, is null.
 
 use std::fmt;
 use std::hash::{Hash, Hasher};
@@ -27,7 +31,7 @@ use datafusion::logical_expr::{
 use datafusion::physical_expr::expressions::Literal;
 use datafusion::physical_expr::PhysicalExpr;
 
-use super::pdf_arg::{check_pdf_type, normalise, resolve_grid, GridSource, PdfColumn};
+use super::pdf_arg::{check_pdf_type, normalise, resolve_grid, row_label, GridSource, PdfColumn};
 use crate::photoz::grid::ZGrid;
 
 /// What a [`ValuesAggregate`] collects from each row.
@@ -35,8 +39,8 @@ use crate::photoz::grid::ZGrid;
 pub enum ValuesInput {
     /// `(zphot, ztrue)` → dz = (zphot − ztrue)/(1 + ztrue).
     Dz,
-    /// One numeric column, as it is (e.g. PIT values).
-    Value,
+    /// PIT values, each a CDF value in [0, 1].
+    Pit,
 }
 
 /// A metric over the multiset of collected values.
@@ -111,10 +115,10 @@ impl AggregateUDFImpl for ValuesAggregate {
                 check_numeric(name, "zphot", &args[0])?;
                 check_numeric(name, "ztrue", &args[1])?;
             }
-            ValuesInput::Value => {
+            ValuesInput::Pit => {
                 if args.len() != 1 {
                     return plan_err!(
-                        "{name} takes one numeric column, got {} arguments",
+                        "{name} takes one column of PIT values, got {} arguments",
                         args.len()
                     );
                 }
@@ -168,24 +172,22 @@ struct ValuesAccumulator {
 
 impl Accumulator for ValuesAccumulator {
     fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
+        let name = self.spec.name;
         match self.spec.input {
             ValuesInput::Dz => {
                 let zp = f64_array(&values[0])?;
                 let zt = f64_array(&values[1])?;
                 for i in 0..zp.len() {
                     if zp.is_valid(i) && zt.is_valid(i) {
-                        let d = super::stats::dz(zp.value(i), zt.value(i));
-                        if d.is_finite() {
-                            self.values.push(d);
-                        }
+                        self.values.push(point_dz(name, zp.value(i), zt.value(i))?);
                     }
                 }
             }
-            ValuesInput::Value => {
+            ValuesInput::Pit => {
                 let v = f64_array(&values[0])?;
                 for i in 0..v.len() {
-                    if v.is_valid(i) && v.value(i).is_finite() {
-                        self.values.push(v.value(i));
+                    if v.is_valid(i) {
+                        self.values.push(pit_value(name, v.value(i))?);
                     }
                 }
             }
@@ -214,7 +216,10 @@ impl Accumulator for ValuesAccumulator {
             return Ok(ScalarValue::Float64(None));
         }
         super::stats::sort(&mut self.values);
-        Ok(ScalarValue::Float64(Some((self.spec.finish)(&self.values))))
+        // A statistic undefined for so few values (e.g. Anderson–Darling of one PIT) is
+        // NaN from the kernel; SQL says that with null.
+        let v = (self.spec.finish)(&self.values);
+        Ok(ScalarValue::Float64(v.is_finite().then_some(v)))
     }
 
     fn size(&self) -> usize {
@@ -403,18 +408,24 @@ impl Accumulator for PdfMeanAccumulator {
         let pdfs = PdfColumn::new(name, &values[0])?;
         let zt = f64_array(&values[1])?;
         let mut buf = std::mem::take(&mut self.buf);
-        for i in 0..pdfs.len() {
-            if !zt.is_valid(i) || !zt.value(i).is_finite() {
+        let n = pdfs.len();
+        for i in 0..n {
+            // Rows without a PDF or a true redshift are left out; pz_pdf_excluded counts
+            // them.
+            if !zt.is_valid(i) {
                 continue;
             }
+            let z = pdf_ztrue(name, zt.value(i))?;
             let Some(p) = pdfs.row(i, &mut buf) else {
                 continue;
             };
-            let grid = self.grid.grid_for(name, p.len())?;
-            if normalise(&mut buf, &grid).is_none() {
+            let grid = self
+                .grid
+                .grid_for_row(name, p.len(), || row_label(i, n, Some(z)))?;
+            if normalise(&mut buf, &grid).is_err() {
                 continue;
             }
-            self.sum.add((self.spec.term)(&buf, &grid, zt.value(i)));
+            self.sum.add((self.spec.term)(&buf, &grid, z));
             self.count += 1;
         }
         self.buf = buf;
@@ -456,12 +467,44 @@ impl Accumulator for PdfMeanAccumulator {
     }
 }
 
-/// An error for an aggregate handed a `ztrue` it cannot use is not raised: such rows are
-/// skipped. This helper is for scalar faces that must say why a row has no value.
-pub fn require_finite(name: &str, what: &str, v: f64, row: usize) -> Result<f64> {
-    if v.is_finite() {
-        Ok(v)
+/// dz of a (zphot, ztrue) pair, or an error saying which of the two cannot be used.
+pub fn point_dz(name: &str, zphot: f64, ztrue: f64) -> Result<f64> {
+    if !zphot.is_finite() {
+        return exec_err!(
+            "{name}: a photo-z (zphot) is {zphot}; photo-z values must be finite numbers (an object without an estimate should have NULL, which is left out)"
+        );
+    }
+    let ztrue = pdf_ztrue(name, ztrue)?;
+    if ztrue <= -1.0 {
+        return exec_err!(
+            "{name}: a true redshift (ztrue) is {ztrue}; dz = (zphot - ztrue)/(1 + ztrue) needs ztrue > -1"
+        );
+    }
+    Ok(super::stats::dz(zphot, ztrue))
+}
+
+/// A true redshift a PDF metric can use: a finite number.
+pub fn pdf_ztrue(name: &str, ztrue: f64) -> Result<f64> {
+    if ztrue.is_finite() {
+        Ok(ztrue)
     } else {
-        exec_err!("{name}: {what} of row {row} is {v}")
+        exec_err!(
+            "{name}: a true redshift (ztrue) is {ztrue}; true redshifts must be finite numbers (a missing one should be NULL, which is left out)"
+        )
+    }
+}
+
+/// PIT values may overshoot [0, 1] by this much from another tool's round-off; they are
+/// clamped. Anything further out is not a CDF value.
+pub const PIT_SLACK: f64 = 1e-12;
+
+/// A PIT value the statistics can use, or an error that says what is wrong with it.
+pub fn pit_value(name: &str, v: f64) -> Result<f64> {
+    if (-PIT_SLACK..=1.0 + PIT_SLACK).contains(&v) {
+        Ok(v.clamp(0.0, 1.0))
+    } else {
+        exec_err!(
+            "{name}: a PIT value is {v}; PIT values are CDF values in [0, 1] (as pz_pit(pdf, ztrue) returns them)"
+        )
     }
 }

@@ -16,7 +16,8 @@ static DOC: LazyLock<Documentation> = LazyLock::new(|| {
     Documentation::builder(
         super::DOC_SECTION,
         "Photo-z bias: the median of dz = (zphot − ztrue)/(1 + ztrue) over the group (RAIL's \
-         PointBias). Exact; rows with a null or NaN input are ignored.",
+         PointBias). Exact; rows with a null input are left out, a NaN or infinite redshift \
+         (or a true redshift <= -1) is an error.",
         "pz_bias(zphot, ztrue)",
     )
     .with_sql_example("SELECT pz_bias(z_mode, redshift) FROM photoz JOIN truth USING (id);")

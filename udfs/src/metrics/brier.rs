@@ -30,7 +30,8 @@ static DOC: LazyLock<Documentation> = LazyLock::new(|| {
         super::DOC_SECTION,
         "Brier score, bounded form: mean over objects of Σ_i (P_i − O_i)², where P_i is the \
          probability the normalised PDF puts in the cell of grid point i and O_i is 1 for the \
-         cell holding ztrue. 0 is perfect, 2 the worst.",
+         cell holding ztrue. 0 is perfect, 2 the worst. PDFs that cannot be normalised, and \
+         rows with a null PDF or ztrue, are left out: pz_pdf_excluded(pdf, ztrue) counts them.",
         "pz_brier(pdf, ztrue [, zmin, zmax])",
     )
     .with_sql_example("SELECT pz_brier(pdf, redshift) FROM t;")

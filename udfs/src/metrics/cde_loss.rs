@@ -13,8 +13,9 @@ static DOC: LazyLock<Documentation> = LazyLock::new(|| {
         super::DOC_SECTION,
         "CDE loss: mean over objects of ∫p(z)² dz − 2·p(ztrue), with each PDF normalised to \
          unit integral, ∫ by the trapezoid rule on the grid and p(ztrue) at the grid point \
-         nearest ztrue (RAIL's CDELoss). Lower is better. PDFs that cannot be normalised are \
-         left out.",
+         nearest ztrue (RAIL's CDELoss). Lower is better. Negative round-off (within 1e-6 of \
+         the peak) reads as zero; PDFs that cannot be normalised, and rows with a null PDF or \
+         ztrue, are left out: pz_pdf_excluded(pdf, ztrue) counts them. A NaN ztrue is an error.",
         "pz_cde_loss(pdf, ztrue [, zmin, zmax])",
     )
     .with_sql_example("SELECT pz_cde_loss(pdf, redshift) FROM t;")

@@ -56,7 +56,9 @@ static DOC: LazyLock<Documentation> =
         super::DOC_SECTION,
         "Continuous ranked probability score: mean over objects of ∫(CDF(z) − H(z − ztrue))² dz, \
          with each PDF normalised to unit integral and read as linear between grid points; \
-         the CDF is 0 below the grid and 1 above it. In units of redshift; lower is better.",
+         the CDF is 0 below the grid and 1 above it. In units of redshift; lower is better. \
+         PDFs that cannot be normalised, and rows with a null PDF or ztrue, are left out: \
+         pz_pdf_excluded(pdf, ztrue) counts them.",
         "pz_crps(pdf, ztrue [, zmin, zmax])",
     )
     .with_sql_example("SELECT pz_crps(pdf, redshift) FROM t;")

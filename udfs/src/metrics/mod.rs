@@ -6,6 +6,11 @@
 //! Every aggregate merges partial states exactly, so one partition, many, or a Ballista
 //! cluster give the same answer. The numbers equal RAIL's (`rail.evaluation`, qp) on the
 //! same inputs; each function's documentation says where a convention is RAIL's own.
+//!
+//! Nothing is dropped silently: null inputs are left out (as SQL's aggregates do) and the
+//! PDFs the PDF metrics cannot use are counted by `pz_pdf_excluded` and named per row by
+//! `pz_pdf_status`; values that are present but unusable (NaN redshifts, PIT values outside
+//! [0, 1], PDFs that do not fit the grid) are errors.
 
 pub mod aggregate;
 pub mod bias;
@@ -16,6 +21,7 @@ pub mod nz;
 pub mod outlier_frac;
 pub mod outlier_rate_rail;
 pub mod pdf_arg;
+pub mod pdf_excluded;
 pub mod pit;
 pub mod pit_ad;
 pub mod pit_cvm;
@@ -41,7 +47,7 @@ pub const DOC_SECTION: datafusion::logical_expr::DocSection =
 
 /// The scalar validation functions.
 pub fn functions() -> Vec<Arc<ScalarUDF>> {
-    vec![pit::udf(), tomo_bin::udf()]
+    vec![pit::udf(), pdf_excluded::status_udf(), tomo_bin::udf()]
 }
 
 /// The validation aggregates.
@@ -60,6 +66,7 @@ pub fn aggregate_functions() -> Vec<Arc<AggregateUDF>> {
         crps::udaf(),
         brier::udaf(),
         nz::udaf(),
+        pdf_excluded::udaf(),
     ]
     .into_iter()
     .map(Arc::new)

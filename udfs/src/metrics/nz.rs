@@ -14,7 +14,7 @@ use datafusion::logical_expr::{
 };
 
 use super::aggregate::{f64_list, literal_limits};
-use super::pdf_arg::{check_pdf_type, normalise, resolve_grid, GridSource, PdfColumn};
+use super::pdf_arg::{check_pdf_type, normalise, resolve_grid, row_label, GridSource, PdfColumn};
 use crate::photoz::grid::ZGrid;
 
 static DOC: LazyLock<Documentation> = LazyLock::new(|| {
@@ -22,7 +22,9 @@ static DOC: LazyLock<Documentation> = LazyLock::new(|| {
         super::DOC_SECTION,
         "Stacked N(z): the mean of the group's PDFs, each normalised to unit integral, so the \
          result is itself a PDF on the same grid (it carries the grid in its field metadata \
-         when the input is a FixedSizeList). PDFs that cannot be normalised are left out.",
+         when the input is a FixedSizeList). Negative round-off (within 1e-6 of a PDF's peak) \
+         reads as zero; PDFs that cannot be normalised (all zero, negative, not finite) are \
+         left out and counted by pz_pdf_excluded(pdf). Null for a group with no usable PDF.",
         "pz_nz(pdf [, zmin, zmax])",
     )
     .with_sql_example(
@@ -161,12 +163,15 @@ impl Accumulator for NzAcc {
     fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
         let pdfs = PdfColumn::new("pz_nz", &values[0])?;
         let mut buf = std::mem::take(&mut self.buf);
-        for i in 0..pdfs.len() {
+        let n = pdfs.len();
+        for i in 0..n {
             let Some(p) = pdfs.row(i, &mut buf) else {
                 continue;
             };
-            let grid = self.grid.grid_for("pz_nz", p.len())?;
-            if normalise(&mut buf, &grid).is_some() {
+            let grid = self
+                .grid
+                .grid_for_row("pz_nz", p.len(), || row_label(i, n, None))?;
+            if normalise(&mut buf, &grid).is_ok() {
                 self.add(&buf)?;
                 self.count += 1;
             }

@@ -11,7 +11,7 @@ use datafusion::logical_expr::{
     Accumulator, AggregateUDF, AggregateUDFImpl, Documentation, Signature, Volatility,
 };
 
-use super::aggregate::f64_array;
+use super::aggregate::{f64_array, point_dz};
 use super::stats::dz;
 
 pub const DEFAULT_THRESHOLD: f64 = 0.15;
@@ -26,7 +26,8 @@ static DOC: LazyLock<Documentation> = LazyLock::new(|| {
     Documentation::builder(
         super::DOC_SECTION,
         "Fraction of objects whose |dz| = |zphot − ztrue|/(1 + ztrue) exceeds a threshold \
-         (default 0.15). Rows with a null or NaN input are ignored.",
+         (default 0.15). Rows with a null input are left out; a NaN or infinite redshift, or a \
+         true redshift <= -1, is an error.",
         "pz_outlier_frac(zphot, ztrue [, threshold])",
     )
     .with_sql_example(
@@ -113,10 +114,7 @@ impl Accumulator for OutlierAcc {
             if !(zp.is_valid(i) && zt.is_valid(i)) {
                 continue;
             }
-            let (p, t) = (zp.value(i), zt.value(i));
-            if !dz(p, t).is_finite() {
-                continue;
-            }
+            let d = point_dz("pz_outlier_frac", zp.value(i), zt.value(i))?;
             let threshold = match &thr {
                 Some(a) if a.is_valid(i) => a.value(i),
                 Some(_) => return exec_err!("pz_outlier_frac: the threshold is null"),
@@ -126,7 +124,7 @@ impl Accumulator for OutlierAcc {
                 return exec_err!("pz_outlier_frac: the threshold must be >= 0, got {threshold}");
             }
             self.count += 1;
-            self.outliers += is_outlier(p, t, threshold) as u64;
+            self.outliers += (d.abs() > threshold) as u64;
         }
         Ok(())
     }

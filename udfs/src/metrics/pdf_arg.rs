@@ -36,21 +36,36 @@ pub fn check_pdf_type(fname: &str, t: &DataType) -> Result<()> {
 }
 
 /// The grid of a `pdf` field: explicit limits, else the field's metadata, else the default.
-/// `explicit_nz` is the list length when the type fixes it.
+/// A `FixedSizeList` field's length is checked against the grid here, at planning, so a
+/// column that cannot fit fails before any row is read.
 pub fn resolve_grid(
     fname: &str,
     field: &Field,
     explicit: Option<(f64, f64)>,
 ) -> Result<GridSource> {
-    if let Some((zmin, zmax)) = explicit {
-        return Ok(GridSource::Limits { zmin, zmax });
+    let source = if let Some((zmin, zmax)) = explicit {
+        GridSource::Limits { zmin, zmax }
+    } else if let Some(g) = ZGrid::from_metadata(field.metadata()) {
+        GridSource::Fixed(
+            g.map_err(|e| datafusion::error::DataFusionError::Plan(format!("{fname}: {e}")))?,
+        )
+    } else {
+        GridSource::Default
+    };
+    if let DataType::FixedSizeList(_, n) = field.data_type() {
+        let n = *n as usize;
+        if let GridSource::Limits { zmin, zmax } = source {
+            ZGrid::new(zmin, zmax, n)
+                .map_err(|e| datafusion::error::DataFusionError::Plan(format!("{fname}: {e}")))?;
+        } else if let Some(why) = source.mismatch(n) {
+            return plan_err!(
+                "{fname}: the pdf column '{}' holds {n} values per row but {why}{}",
+                field.name(),
+                source.sql_advice()
+            );
+        }
     }
-    if let Some(g) = ZGrid::from_metadata(field.metadata()) {
-        return Ok(GridSource::Fixed(g.map_err(|e| {
-            datafusion::error::DataFusionError::Plan(format!("{fname}: {e}"))
-        })?));
-    }
-    Ok(GridSource::Default)
+    Ok(source)
 }
 
 /// Where a PDF's grid comes from.
@@ -65,28 +80,66 @@ pub enum GridSource {
 }
 
 impl GridSource {
+    /// Why PDFs of `len` samples do not fit this grid, or None when they do.
+    pub fn mismatch(&self, len: usize) -> Option<String> {
+        match *self {
+            GridSource::Fixed(g) if g.nz != len => Some(format!(
+                "the grid in the pdf field's metadata (pz.zmin {}, pz.zmax {}, pz.nz {}) has {} points",
+                g.zmin, g.zmax, g.nz, g.nz
+            )),
+            GridSource::Default if len != ZGrid::default().nz => {
+                Some("the default grid (z = 0..3) has 301 points".to_string())
+            }
+            _ => None,
+        }
+    }
+
+    /// What to do about a mismatch in SQL, where the grid is given by arguments.
+    fn sql_advice(&self) -> &'static str {
+        match self {
+            GridSource::Default => "; pass zmin, zmax (the PDFs' length is the number of points)",
+            GridSource::Fixed(_) => {
+                "; pass zmin, zmax to read them on linspace(zmin, zmax, their length)"
+            }
+            GridSource::Limits { .. } => "",
+        }
+    }
+
     /// The grid for PDFs of `len` samples, or an error that says why they do not fit.
     pub fn grid_for(&self, fname: &str, len: usize) -> Result<ZGrid> {
-        let g = match *self {
-            GridSource::Fixed(g) => g,
-            GridSource::Limits { zmin, zmax } => ZGrid::new(zmin, zmax, len)
-                .map_err(|e| datafusion::error::DataFusionError::Plan(format!("{fname}: {e}")))?,
-            GridSource::Default => ZGrid::default(),
-        };
-        if g.nz != len {
-            let from = match self {
-                GridSource::Fixed(_) => "the grid in the pdf field's metadata",
-                GridSource::Limits { .. } => "the explicit grid",
-                GridSource::Default => {
-                    "the default grid (z = 0..3, 301 points; pass zmin, zmax for another)"
-                }
-            };
+        self.grid_for_row(fname, len, || "a PDF".to_string())
+    }
+
+    /// As [`GridSource::grid_for`], with the error naming the PDF as `which()` says (e.g.
+    /// "the PDF at row 3 of its batch").
+    pub fn grid_for_row(
+        &self,
+        fname: &str,
+        len: usize,
+        which: impl FnOnce() -> String,
+    ) -> Result<ZGrid> {
+        if let Some(why) = self.mismatch(len) {
             return exec_err!(
-                "{fname}: a PDF has {len} values but {from} has {} points",
-                g.nz
+                "{fname}: {} has {len} values but {why}{}",
+                which(),
+                self.sql_advice()
             );
         }
-        Ok(g)
+        match *self {
+            GridSource::Fixed(g) => Ok(g),
+            GridSource::Limits { zmin, zmax } => ZGrid::new(zmin, zmax, len)
+                .map_err(|e| datafusion::error::DataFusionError::Plan(format!("{fname}: {e}"))),
+            GridSource::Default => Ok(ZGrid::default()),
+        }
+    }
+}
+
+/// How an error names row `i` of a batch of `n` rows inside a SQL function, which sees
+/// batches, not the table's row numbers; the true redshift, when there is one, helps find it.
+pub fn row_label(i: usize, n: usize, ztrue: Option<f64>) -> String {
+    match ztrue {
+        Some(z) => format!("the PDF at row {} of its batch of {n} (ztrue {z})", i + 1),
+        None => format!("the PDF at row {} of its batch of {n}", i + 1),
     }
 }
 
@@ -168,18 +221,106 @@ impl PdfColumn {
     }
 }
 
+/// Negative samples no deeper than this fraction of a PDF's peak are round-off and read as
+/// zero: qp's `interp` writes about −4e-16 beside a PDF's support (1,813 of RAIL's 20,449
+/// FlexZBoost PDFs of DC2), and float32 PDFs carry ~1e-7 of their peak. Zeroing such a
+/// sample moves no metric by more than this fraction; a deeper dip means the samples are
+/// not a density, and the PDF is left out.
+pub const ROUNDOFF: f64 = 1e-6;
+
+/// Why a PDF is left out of the PDF metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Excluded {
+    /// The PDF (or, for a metric that needs one, its true redshift) is null.
+    Null,
+    /// A sample is NaN or infinite (a null inside a list reads as NaN), or the integral
+    /// overflows.
+    NotFinite,
+    /// A sample is negative beyond round-off ([`ROUNDOFF`] of the peak).
+    Negative,
+    /// Every sample is zero: there is nothing to normalise.
+    AllZero,
+}
+
+impl Excluded {
+    pub const ALL: [Excluded; 4] = [
+        Excluded::Null,
+        Excluded::NotFinite,
+        Excluded::Negative,
+        Excluded::AllZero,
+    ];
+
+    /// A short name, as `pz_pdf_status` returns it and metrics.json keys it.
+    pub fn key(self) -> &'static str {
+        match self {
+            Excluded::Null => "null",
+            Excluded::NotFinite => "not_finite",
+            Excluded::Negative => "negative",
+            Excluded::AllZero => "all_zero",
+        }
+    }
+
+    /// What a person reads.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Excluded::Null => "no PDF (null)",
+            Excluded::NotFinite => "a NaN or infinite sample",
+            Excluded::Negative => "a sample negative beyond round-off (1e-6 of the peak)",
+            Excluded::AllZero => "every sample zero",
+        }
+    }
+}
+
+/// Checks that samples can be read as a density; returns the floor below which a negative
+/// sample is no longer round-off.
+pub fn check(pdf: &[f64]) -> std::result::Result<f64, Excluded> {
+    let mut peak = 0.0f64;
+    for v in pdf {
+        if !v.is_finite() {
+            return Err(Excluded::NotFinite);
+        }
+        peak = peak.max(*v);
+    }
+    let floor = -ROUNDOFF * peak;
+    if pdf.iter().any(|v| *v < floor) || (peak == 0.0 && pdf.iter().any(|v| *v < 0.0)) {
+        return Err(Excluded::Negative);
+    }
+    if peak == 0.0 {
+        return Err(Excluded::AllZero);
+    }
+    Ok(floor)
+}
+
+/// [`check`], then sets negative round-off to zero in place; returns how many samples it
+/// zeroed.
+pub fn clean(pdf: &mut [f64]) -> std::result::Result<usize, Excluded> {
+    check(pdf)?;
+    let mut zeroed = 0;
+    for v in pdf.iter_mut() {
+        if *v < 0.0 {
+            *v = 0.0;
+            zeroed += 1;
+        }
+    }
+    Ok(zeroed)
+}
+
 /// Normalises a PDF to unit trapezoid integral over its grid, as qp's `interp`
-/// representation does; returns the integral it had, or None when the PDF cannot be
-/// normalised (not finite, negative, or all zero).
-pub fn normalise(pdf: &mut [f64], grid: &ZGrid) -> Option<f64> {
+/// representation does, after [`clean`]; returns the integral it had, or why the PDF
+/// cannot be normalised.
+pub fn normalise(pdf: &mut [f64], grid: &ZGrid) -> std::result::Result<f64, Excluded> {
+    clean(pdf)?;
     let area = integral(pdf, grid);
-    if !(area.is_finite() && area > 0.0) || pdf.iter().any(|v| !v.is_finite() || *v < 0.0) {
-        return None;
+    if !area.is_finite() {
+        return Err(Excluded::NotFinite);
+    }
+    if area <= 0.0 {
+        return Err(Excluded::AllZero);
     }
     for v in pdf.iter_mut() {
         *v /= area;
     }
-    Some(area)
+    Ok(area)
 }
 
 /// Trapezoid integral of samples on the grid.
@@ -226,7 +367,15 @@ mod tests {
     #[test]
     fn grid_mismatch_is_named() {
         let e = GridSource::Default.grid_for("pz_pit", 300).unwrap_err();
-        assert!(e.to_string().contains("300 values"), "{e}");
+        assert!(e.to_string().contains("a PDF has 300 values"), "{e}");
+        let e = GridSource::Default
+            .grid_for_row("pz_pit", 300, || row_label(2, 10, Some(0.5)))
+            .unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("the PDF at row 3 of its batch of 10 (ztrue 0.5) has 300 values"),
+            "{e}"
+        );
         let g = GridSource::Limits {
             zmin: 0.0,
             zmax: 2.0,
@@ -236,6 +385,37 @@ mod tests {
         assert_eq!(g.nz, 201);
         let mut p = vec![1.0; 301];
         assert!((normalise(&mut p, &ZGrid::default()).unwrap() - 3.0).abs() < 1e-12);
-        assert!(normalise(&mut [0.0; 301], &ZGrid::default()).is_none());
+        assert_eq!(
+            normalise(&mut [0.0; 301], &ZGrid::default()),
+            Err(Excluded::AllZero)
+        );
+    }
+
+    #[test]
+    fn roundoff_reads_as_zero_and_real_dips_leave_the_pdf_out() {
+        let g = ZGrid::default();
+        // qp's round-off beside the support: kept, read as zero.
+        let mut p = vec![2.0; 301];
+        p[0] = -4e-16;
+        p[300] = -3.9e-16;
+        assert_eq!(clean(&mut p.clone()), Ok(2));
+        // The two end samples, now zero, carry half a cell each: 2 · 2.99.
+        assert!((normalise(&mut p, &g).unwrap() - 5.98).abs() < 1e-12);
+        assert_eq!((p[0], p[300]), (0.0, 0.0));
+        // A dip of 1e-3 of the peak is not round-off.
+        let mut q = vec![2.0; 301];
+        q[10] = -2e-3;
+        assert_eq!(normalise(&mut q, &g), Err(Excluded::Negative));
+        // Nothing positive to measure round-off against.
+        let mut r = vec![0.0; 301];
+        r[3] = -1e-20;
+        assert_eq!(normalise(&mut r, &g), Err(Excluded::Negative));
+        let mut n = vec![1.0; 301];
+        n[7] = f64::NAN;
+        assert_eq!(normalise(&mut n, &g), Err(Excluded::NotFinite));
+        assert_eq!(
+            normalise(&mut [f64::MAX; 301], &g),
+            Err(Excluded::NotFinite)
+        );
     }
 }

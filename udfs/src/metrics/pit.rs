@@ -11,24 +11,26 @@ use datafusion::logical_expr::{
     Volatility,
 };
 
-use super::aggregate::{check_pdf_ztrue_args, f64_array};
-use super::pdf_arg::{resolve_grid, PdfColumn};
+use super::aggregate::{check_pdf_ztrue_args, f64_array, pdf_ztrue};
+use super::pdf_arg::{check, resolve_grid, row_label, PdfColumn};
 use crate::photoz::grid::ZGrid;
 
 /// CDF at `ztrue` of samples on `grid`, read as qp's `interp` representation reads them (so
 /// PIT values equal RAIL's): the PDF is normalised to unit trapezoid integral, the CDF is
 /// the running trapezoid sum at the grid points, linear in between, 0 below the grid and 1
 /// above it. qp starts the running sum at half the first sample's cell (not at 0); that is
-/// kept. None when the PDF cannot be normalised.
+/// kept. Negative round-off reads as zero ([`crate::metrics::pdf_arg::ROUNDOFF`]). None
+/// when the PDF cannot be normalised.
 pub fn pit(pdf: &[f64], grid: &ZGrid, ztrue: f64) -> Option<f64> {
     let n = pdf.len();
-    if n < 2 || !ztrue.is_finite() || pdf.iter().any(|v| !v.is_finite() || *v < 0.0) {
+    if n < 2 || !ztrue.is_finite() || check(pdf).is_err() {
         return None;
     }
+    let y = |j: usize| pdf[j].max(0.0);
     // The running sum in qp's order of operations (numpy: dx·0.5·(y₁ + y₀), summed left to
     // right), so that values at the ends of a PDF's support are exactly 0 or 1 as in qp;
     // the k-sample AD statistic is sensitive to such ties.
-    let cell = |j: usize| (grid.z(j + 1) - grid.z(j)) * 0.5 * (pdf[j + 1] + pdf[j]);
+    let cell = |j: usize| (grid.z(j + 1) - grid.z(j)) * 0.5 * (y(j + 1) + y(j));
     let total: f64 = (0..n - 1).fold(0.0, |acc, j| acc + cell(j));
     if total.is_nan() || total <= 0.0 {
         return None;
@@ -52,14 +54,15 @@ pub fn pit(pdf: &[f64], grid: &ZGrid, ztrue: f64) -> Option<f64> {
     let lo = hi - 1;
     let cumul = |i: usize| -> f64 {
         if i == 0 {
-            0.5 * pdf[0] * (grid.z(1) - grid.z(0))
+            0.5 * y(0) * (grid.z(1) - grid.z(0))
         } else {
             (0..i).fold(0.0, |acc, j| acc + cell(j))
         }
     };
     let (y0, y1) = (cumul(lo) / total, cumul(hi) / total);
     let slope = (y1 - y0) / (grid.z(hi) - grid.z(lo));
-    Some(slope * (ztrue - grid.z(lo)) + y0)
+    // Rounding can carry the interpolation a few ulps past 1; a PIT is a probability.
+    Some((slope * (ztrue - grid.z(lo)) + y0).clamp(0.0, 1.0))
 }
 
 static DOC: LazyLock<Documentation> = LazyLock::new(|| {
@@ -67,9 +70,11 @@ static DOC: LazyLock<Documentation> = LazyLock::new(|| {
         super::DOC_SECTION,
         "Probability integral transform of one PDF: its CDF at the true redshift, as qp's \
          interp representation computes it (normalised to unit integral, linear between grid \
-         points; 0 below the grid, 1 above it). Null for a PDF that cannot be normalised (all \
-         zero, negative, not finite). Feed it to pz_pit_ks, pz_pit_cvm, pz_pit_ad, \
-         pz_pit_outlier_rate.",
+         points; 0 below the grid, 1 above it). Negative round-off (within 1e-6 of the peak) \
+         reads as zero. Null for a null PDF or ztrue, and for a PDF that cannot be normalised \
+         (all zero, negative, not finite; count them with pz_pdf_excluded, name them with \
+         pz_pdf_status). A NaN or infinite ztrue is an error. Feed it to pz_pit_ks, \
+         pz_pit_cvm, pz_pit_ad, pz_pit_outlier_rate.",
         "pz_pit(pdf, ztrue [, zmin, zmax])",
     )
     .with_sql_example("SELECT pz_pit_ks(pz_pit(pdf, redshift)) FROM photoz JOIN truth USING (id);")
@@ -141,8 +146,10 @@ impl ScalarUDFImpl for PitFunc {
         for i in 0..n {
             let value = match pdfs.row(i, &mut buf) {
                 Some(p) if zt.is_valid(i) => {
-                    let grid = source.grid_for("pz_pit", p.len())?;
-                    pit(p, &grid, zt.value(i))
+                    let z = pdf_ztrue("pz_pit", zt.value(i))?;
+                    let grid =
+                        source.grid_for_row("pz_pit", p.len(), || row_label(i, n, Some(z)))?;
+                    pit(p, &grid, z)
                 }
                 _ => None,
             };
@@ -171,5 +178,28 @@ mod tests {
         // qp's first cell starts at half a sample's worth, not at zero.
         assert!((pit(&p, &g, 0.0).unwrap() - 0.005 / 3.0).abs() < 1e-12);
         assert_eq!(pit(&vec![0.0; 301], &g, 1.0), None);
+    }
+
+    #[test]
+    fn roundoff_below_the_support_is_zero_not_a_reason_to_drop() {
+        // RAIL's FlexZBoost and BPZ PDFs hold qp's -4e-16 outside their support.
+        let g = ZGrid::default();
+        let mut p = vec![-4e-16; 301];
+        for (k, v) in p.iter_mut().enumerate().skip(100).take(101) {
+            *v = 1.0 + (k % 7) as f64;
+        }
+        let mut clean = p.clone();
+        for v in clean.iter_mut() {
+            *v = v.max(0.0);
+        }
+        for z in [0.3, 0.995, 1.0, 1.5, 2.0, 2.7] {
+            let got = pit(&p, &g, z).expect("round-off is not a reason to drop the PDF");
+            assert_eq!(got, pit(&clean, &g, z).unwrap());
+        }
+        // Below the support the CDF is exactly 0 (qp's round-off would make it -1e-17).
+        assert_eq!(pit(&p, &g, 0.5), Some(0.0));
+        assert_eq!(pit(&p, &g, 2.5), Some(1.0));
+        p[150] = -0.01;
+        assert_eq!(pit(&p, &g, 1.0), None);
     }
 }

@@ -25,13 +25,16 @@ static DOC: LazyLock<Documentation> = LazyLock::new(|| {
         "pz_pit_cvm(pit)",
     )
     .with_sql_example("SELECT pz_pit_cvm(pz_pit(pdf, redshift)) FROM t;")
-    .with_argument("pit", "PIT values, e.g. from pz_pit")
+    .with_argument(
+        "pit",
+        "PIT values in [0, 1], e.g. from pz_pit; NULLs are left out, a NaN or a value outside [0, 1] is an error",
+    )
     .build()
 });
 
 pub static SPEC: ValuesSpec = ValuesSpec {
     name: "pz_pit_cvm",
-    input: ValuesInput::Value,
+    input: ValuesInput::Pit,
     finish: cvm_uniform,
     doc: &DOC,
 };

@@ -27,13 +27,16 @@ static DOC: LazyLock<Documentation> = LazyLock::new(|| {
         "pz_pit_ks(pit)",
     )
     .with_sql_example("SELECT pz_pit_ks(pz_pit(pdf, redshift)) FROM t;")
-    .with_argument("pit", "PIT values, e.g. from pz_pit")
+    .with_argument(
+        "pit",
+        "PIT values in [0, 1], e.g. from pz_pit; NULLs are left out, a NaN or a value outside [0, 1] is an error",
+    )
     .build()
 });
 
 pub static SPEC: ValuesSpec = ValuesSpec {
     name: "pz_pit_ks",
-    input: ValuesInput::Value,
+    input: ValuesInput::Pit,
     finish: ks_uniform,
     doc: &DOC,
 };

@@ -181,13 +181,16 @@ static DOC: LazyLock<Documentation> = LazyLock::new(|| {
         "pz_pit_outlier_rate(pit)",
     )
     .with_sql_example("SELECT pz_pit_outlier_rate(pz_pit(pdf, redshift)) FROM t;")
-    .with_argument("pit", "PIT values, e.g. from pz_pit")
+    .with_argument(
+        "pit",
+        "PIT values in [0, 1], e.g. from pz_pit; NULLs are left out, a NaN or a value outside [0, 1] is an error",
+    )
     .build()
 });
 
 pub static SPEC: ValuesSpec = ValuesSpec {
     name: "pz_pit_outlier_rate",
-    input: ValuesInput::Value,
+    input: ValuesInput::Pit,
     finish: pit_outlier_rate,
     doc: &DOC,
 };

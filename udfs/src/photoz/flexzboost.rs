@@ -9,9 +9,11 @@ use datafusion::common::{plan_err, Result};
 use serde::{Deserialize, Serialize};
 
 use super::cde::cde_loss_term;
-use super::gbdt::{CompiledForest, GbdtParams, MultiGbdt};
+use super::gbdt::{
+    padded_nodes, CompiledForest, GbdtParams, MultiGbdt, MAX_COMPILED_NODES, MAX_TREE_DEPTH,
+};
 use super::model::{EstimateEnv, Estimator, RowExtra, TrainingSet};
-use super::options::OptionReader;
+use super::options::{Domain, OptionReader};
 use super::photometry::mag_and_colours;
 use super::rng::permutation;
 
@@ -27,12 +29,14 @@ pub struct FlexZBoostModel {
     /// of them by default: shared trees are much cheaper to evaluate).
     pub gbdt: Vec<MultiGbdt>,
     pub validation_cde_loss: f64,
-    /// Basis values on the unit grid for the kept terms, `nz × best_basis.len()`; rebuilt on
-    /// load.
+    /// Basis values on the unit grid for the kept terms, `nz × best_basis.len()`, with the
+    /// `nz` they were made for; rebuilt on load.
     #[serde(skip)]
-    basis_on_grid: OnceLock<Vec<f64>>,
+    basis_on_grid: OnceLock<(usize, Vec<f64>)>,
+    /// The boosters laid out for batch prediction; None when one fails its check (a model
+    /// that skipped [`FlexZBoostModel::check`]), and then nothing is estimated.
     #[serde(skip)]
-    compiled: OnceLock<Vec<CompiledForest>>,
+    compiled: OnceLock<Option<Vec<CompiledForest>>>,
 }
 
 impl Clone for FlexZBoostModel {
@@ -61,13 +65,23 @@ impl PartialEq for FlexZBoostModel {
     }
 }
 
+/// Most basis terms a model may have.
+const MAX_BASIS: usize = 200;
+/// Bump thresholds are areas of a unit-mean density on [0, 1].
+const BUMP_DOMAIN: Domain = Domain::closed(0.0, 1.0);
+/// Sharpening exponents: p^α of a density stays finite for these.
+const SHARPEN_DOMAIN: Domain = Domain::above_to(0.0, 10.0);
+/// Most trees per booster, and most tuning steps for bumps and sharpening.
+const MAX_TREES: usize = 10_000;
+const MAX_TUNING_STEPS: usize = 1_000;
+
 /// The cosine basis on [0, 1]: 1, √2 cos(πu), √2 cos(2πu), …
 #[inline]
 fn cosine(j: usize, u: f64) -> f64 {
     if j == 0 {
         1.0
     } else {
-        std::f64::consts::SQRT_2 * (std::f64::consts::PI * j as f64 * u).cos()
+        std::f64::consts::SQRT_2 * crate::math::cos(std::f64::consts::PI * j as f64 * u)
     }
 }
 
@@ -146,7 +160,9 @@ pub fn remove_bumps(d: &mut [f64], delta: f64) {
             d[i..i + LANES].fill(0.0);
             i += LANES;
         }
-        while i < n && d[i] <= 0.0 {
+        // Anything not above zero, NaN included: a NaN that neither loop took would never
+        // be stepped past.
+        while i < n && d[i].partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater) {
             d[i] = 0.0;
             i += 1;
         }
@@ -170,15 +186,97 @@ pub fn sharpen(d: &mut [f64], alpha: f64) {
         // Most of a PDF is zero after bump removal, and 0^α = 0.
         d.iter_mut()
             .filter(|v| **v > 0.0)
-            .for_each(|v| *v = v.powf(alpha));
+            .for_each(|v| *v = crate::math::pow(*v, alpha));
     }
     normalise_unit(d);
 }
 
 impl FlexZBoostModel {
-    fn basis(&self, nz: usize) -> &[f64] {
-        self.basis_on_grid
-            .get_or_init(|| basis_table(&self.best_basis, nz))
+    /// The kept basis functions on a grid of `nz` points: cached for the first `nz` asked
+    /// for (the model's grid), computed afresh for any other.
+    fn basis(&self, nz: usize) -> std::borrow::Cow<'_, [f64]> {
+        let (cached_nz, table) = self
+            .basis_on_grid
+            .get_or_init(|| (nz, basis_table(&self.best_basis, nz)));
+        if *cached_nz == nz {
+            std::borrow::Cow::Borrowed(table)
+        } else {
+            std::borrow::Cow::Owned(basis_table(&self.best_basis, nz))
+        }
+    }
+
+    fn compiled(&self) -> Option<&[CompiledForest]> {
+        self.compiled
+            .get_or_init(|| {
+                self.gbdt
+                    .iter()
+                    .map(|g| CompiledForest::try_new(g).ok())
+                    .collect()
+            })
+            .as_deref()
+    }
+
+    /// Everything estimation relies on, for a model decoded from bytes or just informed:
+    /// the basis indices, the post-processing constants, and boosters that together predict
+    /// every coefficient from the `nbands` features and compile (which checks their trees).
+    pub fn check(&self, nbands: usize) -> std::result::Result<(), String> {
+        if !(1..=MAX_BASIS).contains(&self.n_basis) {
+            return Err(format!(
+                "flexzboost: {} basis terms (1 to {MAX_BASIS})",
+                self.n_basis
+            ));
+        }
+        if self.best_basis.is_empty()
+            || self.best_basis.windows(2).any(|w| w[0] >= w[1])
+            || self.best_basis.iter().any(|&j| j >= self.n_basis)
+        {
+            return Err(format!(
+                "flexzboost: kept basis terms {:?} are not increasing indices below {}",
+                self.best_basis, self.n_basis
+            ));
+        }
+        if !BUMP_DOMAIN.contains(self.bump_threshold) {
+            return Err(format!(
+                "flexzboost: bump threshold {} is not {BUMP_DOMAIN}",
+                self.bump_threshold
+            ));
+        }
+        if !SHARPEN_DOMAIN.contains(self.sharpen_alpha) {
+            return Err(format!(
+                "flexzboost: sharpening exponent {} is not {SHARPEN_DOMAIN}",
+                self.sharpen_alpha
+            ));
+        }
+        let outputs: usize = self.gbdt.iter().map(|g| g.n_outputs).sum();
+        if self.gbdt.is_empty() || outputs != self.n_basis {
+            return Err(format!(
+                "flexzboost: {} boosters predict {outputs} coefficients for {} basis terms",
+                self.gbdt.len(),
+                self.n_basis
+            ));
+        }
+        let mut total = 0usize;
+        let mut compiled = Vec::with_capacity(self.gbdt.len());
+        for (b, g) in self.gbdt.iter().enumerate() {
+            if g.n_features != nbands {
+                return Err(format!(
+                    "flexzboost: booster {b} takes {} features; the model's {nbands} bands give {nbands}",
+                    g.n_features
+                ));
+            }
+            let c =
+                CompiledForest::try_new(g).map_err(|e| format!("flexzboost: booster {b}: {e}"))?;
+            total = total.saturating_add(c.n_nodes());
+            compiled.push(c);
+        }
+        if total > MAX_COMPILED_NODES {
+            return Err(format!(
+                "flexzboost: the boosters take {total} nodes once padded for prediction (at most {MAX_COMPILED_NODES})"
+            ));
+        }
+        // The forests are built; keep them rather than build them again on the first batch.
+        let _ = self.compiled.set(Some(compiled));
+        Ok(())
     }
 
     /// Density on the unit grid from the basis coefficients (all n_basis of them); `table`
@@ -282,8 +380,9 @@ fn linspace(lo: f64, hi: f64, n: usize) -> Vec<f64> {
     if n <= 1 {
         return vec![lo];
     }
+    // Clamped: rounding must not carry the last value past `hi`, out of the option's domain.
     (0..n)
-        .map(|i| lo + (hi - lo) * i as f64 / (n - 1) as f64)
+        .map(|i| (lo + (hi - lo) * i as f64 / (n - 1) as f64).min(hi))
         .collect()
 }
 
@@ -299,22 +398,27 @@ impl Estimator for FlexZBoostModel {
     type Scratch = FlexScratch;
 
     fn inform(training: &TrainingSet, env: &EstimateEnv, o: &OptionReader) -> Result<Self> {
-        let train_frac = o.f64("trainfrac", 0.75)?;
+        let train_frac = o.f64_in("trainfrac", 0.75, Domain::open(0.0, 1.0))?;
         let seed = o.u64("seed", 1138)?;
-        let n_basis = o.usize("max_basis", 35)?;
+        let n_basis = o.usize_in("max_basis", 35, 1, MAX_BASIS)?;
         let basis_system = o.string("basis_system", "cosine");
         let (bumpmin, bumpmax, nbump) = (
-            o.f64("bumpmin", 0.02)?,
-            o.f64("bumpmax", 0.35)?,
-            o.usize("nbump", 20)?,
+            o.f64_in("bumpmin", 0.02, BUMP_DOMAIN)?,
+            o.f64_in("bumpmax", 0.35, BUMP_DOMAIN)?,
+            o.usize_in("nbump", 20, 1, MAX_TUNING_STEPS)?,
         );
         let (sharpmin, sharpmax, nsharp) = (
-            o.f64("sharpmin", 0.7)?,
-            o.f64("sharpmax", 2.1)?,
-            o.usize("nsharp", 15)?,
+            o.f64_in("sharpmin", 0.7, SHARPEN_DOMAIN)?,
+            o.f64_in("sharpmax", 2.1, SHARPEN_DOMAIN)?,
+            o.usize_in("nsharp", 15, 1, MAX_TUNING_STEPS)?,
         );
+        if bumpmin > bumpmax || sharpmin > sharpmax {
+            return plan_err!(
+                "flexzboost: need bumpmin <= bumpmax and sharpmin <= sharpmax, got bumpmin {bumpmin}, bumpmax {bumpmax}, sharpmin {sharpmin}, sharpmax {sharpmax}"
+            );
+        }
         let retrain_full = o.bool("retrain_full", true)?;
-        let group = o.usize("basis_per_booster", 7)?.max(1);
+        let group = o.usize_in("basis_per_booster", 7.min(n_basis), 1, n_basis)?;
         // Measured on DC2 (see the issue note): 5 boosters of 7 coefficients, 150 trees at
         // rate 0.2 on 64 bins match one XGBoost model per coefficient (RAIL) in accuracy at a
         // fraction of the cost.
@@ -325,30 +429,35 @@ impl Estimator for FlexZBoostModel {
             ..GbdtParams::default()
         };
         let params = GbdtParams {
-            n_trees: o.usize("n_trees", d.n_trees)?,
-            max_depth: o.usize("max_depth", d.max_depth)?,
-            learning_rate: o.f64("learning_rate", d.learning_rate)?,
-            lambda: o.f64("lambda", d.lambda)?,
-            min_child_rows: o.usize("min_child_rows", d.min_child_rows)?,
-            max_bins: o.usize("max_bins", d.max_bins)?,
+            n_trees: o.usize_in("n_trees", d.n_trees, 1, MAX_TREES)?,
+            max_depth: o.usize_in("max_depth", d.max_depth, 1, MAX_TREE_DEPTH)?,
+            learning_rate: o.f64_in(
+                "learning_rate",
+                d.learning_rate,
+                Domain::above_to(0.0, 1.0),
+            )?,
+            // cnt + lambda divides every leaf: lambda >= 0 keeps it >= 1.
+            lambda: o.f64_in("lambda", d.lambda, Domain::closed(0.0, 1e12))?,
+            min_child_rows: o.usize_in("min_child_rows", d.min_child_rows, 1, usize::MAX)?,
+            max_bins: o.usize_in("max_bins", d.max_bins, 2, 256)?,
         };
         if basis_system != "cosine" {
             return plan_err!(
                 "flexzboost: basis_system '{basis_system}' is not supported (only 'cosine')"
             );
         }
-        if !(1..=200).contains(&n_basis) {
-            return plan_err!("flexzboost: max_basis must be from 1 to 200, got {n_basis}");
-        }
-        if !(0.0 < train_frac && train_frac < 1.0) {
-            return plan_err!("flexzboost: trainfrac must be between 0 and 1, got {train_frac}");
-        }
-        if params.n_trees == 0
-            || params.max_depth == 0
-            || !(2..=256).contains(&params.max_bins)
-            || params.learning_rate <= 0.0
-        {
-            return plan_err!("flexzboost: need n_trees >= 1, max_depth >= 1, 2 <= max_bins <= 256 and learning_rate > 0");
+        // Prediction pads every tree to 2^depth: refuse before training what could not be
+        // laid out afterwards.
+        let boosters = n_basis.div_ceil(group);
+        let padded = padded_nodes(params.max_depth)
+            .saturating_mul(params.n_trees)
+            .saturating_mul(boosters);
+        if padded > MAX_COMPILED_NODES {
+            return plan_err!(
+                "flexzboost: max_depth {} with n_trees {} and {boosters} boosters (max_basis {n_basis} / basis_per_booster {group}) would take {padded} tree nodes once padded for prediction (at most {MAX_COMPILED_NODES}); lower max_depth or n_trees",
+                params.max_depth,
+                params.n_trees
+            );
         }
         let n = training.photometry.n;
         let n_fit = (n as f64 * train_frac).round() as usize;
@@ -499,9 +608,11 @@ impl Estimator for FlexZBoostModel {
         }
         s.coefs.clear();
         s.coefs.resize(phot.n * self.n_basis, 0.0);
-        let compiled = self
-            .compiled
-            .get_or_init(|| self.gbdt.iter().map(CompiledForest::new).collect());
+        let Some(compiled) = self.compiled() else {
+            // Boosters that do not compile predict nothing: every row goes without an estimate.
+            s.coefs.iter_mut().for_each(|c| *c = f64::NAN);
+            return;
+        };
         let mut start = 0;
         for b in compiled {
             b.predict_batch(&x, phot.n, &mut s.coefs, self.n_basis, start);
@@ -532,7 +643,7 @@ impl Estimator for FlexZBoostModel {
         if coefs.iter().any(|c| c.is_nan()) {
             return false;
         }
-        post_process(self, coefs, self.basis(pdf.len()), pdf);
+        post_process(self, coefs, &self.basis(pdf.len()), pdf);
         true
     }
 }

@@ -23,9 +23,9 @@ pub fn add_gaussian(pdf: &mut [f64], grid: &ZGrid, mu: f64, sigma: f64, weight: 
     let inv2s2 = 1.0 / (2.0 * sigma * sigma);
     let norm = weight / (sigma * (2.0 * std::f64::consts::PI).sqrt());
     let x0 = grid.zmin + lo as f64 * h - mu;
-    let mut g = (-x0 * x0 * inv2s2).exp();
-    let mut ratio = (-(2.0 * x0 * h + h * h) * inv2s2).exp();
-    let shrink = (-2.0 * h * h * inv2s2).exp();
+    let mut g = crate::math::exp(-x0 * x0 * inv2s2);
+    let mut ratio = crate::math::exp(-(2.0 * x0 * h + h * h) * inv2s2);
+    let shrink = crate::math::exp(-2.0 * h * h * inv2s2);
     for p in &mut pdf[lo..=hi] {
         *p += norm * g;
         g *= ratio;

@@ -45,6 +45,22 @@ pub struct Node {
 
 const LEAF: u32 = u32::MAX;
 
+/// Deepest tree a booster may hold: prediction pads every tree to a complete one of
+/// 2^depth bottom positions.
+pub const MAX_TREE_DEPTH: usize = 20;
+
+/// Most features a booster may split on: a compiled node keeps the feature in 16 bits.
+pub const MAX_FEATURES: usize = 0xFFFF;
+
+/// Most nodes (internal and bottom positions) a compiled forest may hold once padded,
+/// about 8 bytes each.
+pub const MAX_COMPILED_NODES: usize = 1 << 24;
+
+/// Nodes a tree of depth `d` takes once padded to a complete tree.
+pub fn padded_nodes(depth: usize) -> usize {
+    (1usize << depth.min(MAX_TREE_DEPTH + 1)) * 2 - 1
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MultiGbdt {
     pub n_features: usize,
@@ -258,6 +274,84 @@ impl MultiGbdt {
         model
     }
 
+    /// Checks everything prediction relies on: output and leaf lengths, every node's feature,
+    /// threshold and children in range, and each tree a tree (no node reached twice, so no
+    /// cycle and no sharing between trees) no deeper than [`MAX_TREE_DEPTH`]. Returns each
+    /// tree's depth. A model decoded from bytes has been through this before any walk.
+    pub fn check(&self) -> Result<Vec<usize>, String> {
+        if !(1..=MAX_FEATURES).contains(&self.n_features) {
+            return Err(format!(
+                "booster has {} features (1 to {MAX_FEATURES} are possible)",
+                self.n_features
+            ));
+        }
+        let k = self.n_outputs;
+        if k == 0 || self.base.len() != k {
+            return Err(format!(
+                "booster has {k} outputs and {} base values",
+                self.base.len()
+            ));
+        }
+        if !self.leaves.len().is_multiple_of(k) {
+            return Err(format!(
+                "booster leaves hold {} values, not a multiple of its {k} outputs",
+                self.leaves.len()
+            ));
+        }
+        if self.base.iter().any(|v| !v.is_finite()) || self.leaves.iter().any(|v| !v.is_finite()) {
+            return Err("booster has a non-finite base or leaf value".into());
+        }
+        let n_leaves = self.leaves.len() / k;
+        let n_nodes = self.nodes.len();
+        if n_nodes > u32::MAX as usize {
+            return Err(format!("booster has {n_nodes} nodes"));
+        }
+        let mut seen = vec![false; n_nodes];
+        let mut depths = Vec::with_capacity(self.roots.len());
+        let mut stack: Vec<(usize, usize)> = Vec::new();
+        for (t, &root) in self.roots.iter().enumerate() {
+            let mut depth = 0;
+            stack.clear();
+            stack.push((root as usize, 0));
+            while let Some((i, level)) = stack.pop() {
+                let Some(nd) = self.nodes.get(i) else {
+                    return Err(format!("tree {t}: node {i} is past the {n_nodes} nodes"));
+                };
+                if std::mem::replace(&mut seen[i], true) {
+                    return Err(format!(
+                        "tree {t}: node {i} is reached twice (a cycle, or shared between trees)"
+                    ));
+                }
+                if nd.feature == LEAF {
+                    if nd.left as usize >= n_leaves {
+                        return Err(format!(
+                            "tree {t}: node {i} names leaf {} of {n_leaves}",
+                            nd.left
+                        ));
+                    }
+                    depth = depth.max(level);
+                    continue;
+                }
+                if nd.feature as usize >= self.n_features {
+                    return Err(format!(
+                        "tree {t}: node {i} splits on feature {} of {}",
+                        nd.feature, self.n_features
+                    ));
+                }
+                if !nd.threshold.is_finite() {
+                    return Err(format!("tree {t}: node {i} has threshold {}", nd.threshold));
+                }
+                if level + 1 > MAX_TREE_DEPTH {
+                    return Err(format!("tree {t} is deeper than {MAX_TREE_DEPTH}"));
+                }
+                stack.push((nd.left as usize, level + 1));
+                stack.push((nd.right as usize, level + 1));
+            }
+            depths.push(depth);
+        }
+        Ok(depths)
+    }
+
     /// Adds the model's prediction for one row `x` to `out` (which it first sets to the base).
     #[inline]
     pub fn predict_into(&self, x: &[f64], out: &mut [f64]) {
@@ -343,6 +437,10 @@ mod tests {
 /// row's features by how many of those thresholds lie below them: `x > t_k` exactly when
 /// `rank(x) > k`. A node is then one `u32` (feature, rank), a quarter of the bytes, and the
 /// decisions (so the predictions) are the same bit for bit.
+///
+/// Only [`CompiledForest::try_new`] makes one, from a booster that passed
+/// [`MultiGbdt::check`]: every node's feature is below `n_features` and every tree has the
+/// depth `depth` records, which is what the AVX2 gathers rely on.
 #[derive(Debug, Clone)]
 pub struct CompiledForest {
     n_outputs: usize,
@@ -372,46 +470,59 @@ const LANES: usize = 16;
 const CHUNK: usize = 512;
 
 fn has_avx2() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        std::is_x86_feature_detected!("avx2")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
+    crate::cpu::avx2_enabled()
 }
 
-/// Walks rows `r0..r0 + m` down one complete tree of depth `d`; `idx[j]` ends at the
-/// bottom-level position of row `r0 + j`. Full blocks use AVX2 gathers (two vectors of 8
-/// rows) when the CPU has them; the decisions are the same integer comparisons either way.
-#[allow(clippy::too_many_arguments)]
-#[inline]
-fn descend(
-    nodes: &[u32],
-    q: &[u32],
+/// Rows as ranks among one forest's thresholds, `n × nf`. Only
+/// [`CompiledForest::quantise`] makes one, so `q.len() == n · nf` with `nf` that forest's
+/// feature count.
+struct Quantised {
+    q: Vec<u32>,
+    n: usize,
     nf: usize,
-    d: usize,
-    r0: usize,
-    m: usize,
-    avx2: bool,
-    idx: &mut [u32; LANES],
-) {
-    #[cfg(target_arch = "x86_64")]
-    if avx2 && m == LANES && q.len() < i32::MAX as usize && nodes.len() < i32::MAX as usize {
-        // SAFETY: AVX2 was detected. Every gathered index is in bounds: node positions stay
-        // below 2^d − 1 = nodes.len() for the first d levels, and (r0 + j)·nf + feature <
-        // (r0 + LANES)·nf ≤ q.len() because features are < nf and this block is full.
-        unsafe { descend_avx2(nodes, q, nf as i32, d, r0 as i32, idx) };
-        return;
-    }
-    idx[..m].iter_mut().for_each(|i| *i = 0);
-    for _ in 0..d {
-        for j in 0..m {
-            let i = idx[j] as usize;
-            let nd = nodes[i];
-            let v = q[(r0 + j) * nf + (nd >> 16) as usize];
-            idx[j] = 2 * i as u32 + 1 + (v > (nd & 0xFFFF)) as u32;
+}
+
+impl CompiledForest {
+    /// Walks rows `r0..r0 + m` of `q` down tree `t`; `idx[j]` ends at the bottom-level
+    /// position of row `r0 + j`. Full blocks use AVX2 gathers (two vectors of 8 rows) when
+    /// the CPU has them; the decisions are the same integer comparisons either way.
+    #[inline]
+    fn descend(
+        &self,
+        t: usize,
+        q: &Quantised,
+        r0: usize,
+        m: usize,
+        avx2: bool,
+        idx: &mut [u32; LANES],
+    ) {
+        let d = self.depth[t] as usize;
+        let nodes = &self.node[self.node_offset[t]..self.node_offset[t] + (1 << d) - 1];
+        let nf = self.n_features;
+        #[cfg(target_arch = "x86_64")]
+        if avx2
+            && m == LANES
+            && q.nf == nf
+            && r0 + LANES <= q.n
+            && q.q.len() < i32::MAX as usize
+            && nodes.len() < i32::MAX as usize
+        {
+            // SAFETY: `avx2` is only true on the AVX2 build (the CPU reports it). Every
+            // gathered index is in bounds: node positions stay below 2^d − 1 = nodes.len()
+            // for the first d levels; every node's feature is < nf (the only constructor,
+            // `try_new`, checked the booster, and padding nodes use feature 0), so
+            // (r0 + j)·nf + feature < (r0 + LANES)·nf ≤ q.n·nf = q.q.len(); all fit in i32.
+            unsafe { descend_avx2(nodes, &q.q, nf as i32, d, r0 as i32, idx) };
+            return;
+        }
+        idx[..m].iter_mut().for_each(|i| *i = 0);
+        for _ in 0..d {
+            for j in 0..m {
+                let i = idx[j] as usize;
+                let nd = nodes[i];
+                let v = q.q[(r0 + j) * nf + (nd >> 16) as usize];
+                idx[j] = 2 * i as u32 + 1 + (v > (nd & 0xFFFF)) as u32;
+            }
         }
     }
 }
@@ -456,7 +567,21 @@ unsafe fn descend_avx2(
 const NEVER: u32 = 0xFFFF;
 
 impl CompiledForest {
-    pub fn new(m: &MultiGbdt) -> Self {
+    /// Lays out a booster for batch prediction, after [`MultiGbdt::check`]; refuses one that
+    /// fails it, whose padded trees would exceed [`MAX_COMPILED_NODES`], or that has more
+    /// distinct thresholds on a feature than a 16-bit rank holds.
+    pub fn try_new(m: &MultiGbdt) -> Result<Self, String> {
+        let depths = m.check()?;
+        let total = depths
+            .iter()
+            .map(|&d| padded_nodes(d))
+            .fold(0usize, usize::saturating_add);
+        if total > MAX_COMPILED_NODES {
+            return Err(format!(
+                "the booster's {} trees take {total} nodes once padded (at most {MAX_COMPILED_NODES})",
+                depths.len()
+            ));
+        }
         let mut f = CompiledForest {
             n_outputs: m.n_outputs,
             n_features: m.n_features,
@@ -480,8 +605,7 @@ impl CompiledForest {
                     .extend(std::iter::repeat_n(0.0, f.padded_outputs - k));
             }
         }
-        for &root in &m.roots {
-            let d = tree_depth(m, root as usize);
+        for (&root, &d) in m.roots.iter().zip(&depths) {
             let internal = (1usize << d) - 1;
             let (no, lo) = (f.feature.len(), f.leaf_index.len());
             f.depth.push(d as u8);
@@ -498,9 +622,17 @@ impl CompiledForest {
                 f.cuts[ft as usize].push(t);
             }
         }
-        for c in &mut f.cuts {
+        for (ft, c) in f.cuts.iter_mut().enumerate() {
             c.sort_by(f64::total_cmp);
             c.dedup();
+            // Ranks of rows go up to c.len() and must stay below NEVER.
+            if c.len() >= NEVER as usize {
+                return Err(format!(
+                    "feature {ft} has {} distinct thresholds (at most {})",
+                    c.len(),
+                    NEVER - 1
+                ));
+            }
         }
         let feature = std::mem::take(&mut f.feature);
         let threshold = std::mem::take(&mut f.threshold);
@@ -516,20 +648,21 @@ impl CompiledForest {
                 (ft << 16) | rank
             })
             .collect();
-        f
+        Ok(f)
     }
 
-    /// Each row's features as ranks among the thresholds (NaN ranks 0, so it goes left).
-    fn quantise(&self, x: &[f64], n: usize) -> Vec<u32> {
+    /// Each row's features as ranks among the thresholds (NaN ranks 0, so it goes left; so
+    /// does a row past the end of `x`).
+    fn quantise(&self, x: &[f64], n: usize) -> Quantised {
         let nf = self.n_features;
         let mut q = vec![0u32; n * nf];
         for r in 0..n {
             for f in 0..nf {
-                let v = x[r * nf + f];
+                let v = x.get(r * nf + f).copied().unwrap_or(f64::NAN);
                 q[r * nf + f] = self.cuts[f].partition_point(|c| *c < v) as u32;
             }
         }
-        q
+        Quantised { q, n, nf }
     }
 
     /// Predictions for `n` rows (`x`: `n × n_features`) into `out` (`n × out_stride`, this
@@ -600,7 +733,6 @@ impl CompiledForest {
         kp: usize,
     ) {
         let k = self.n_outputs;
-        let nf = self.n_features;
         let q = self.quantise(x, n);
         let mut idx = [0u32; LANES];
         let mut start = vec![0.0f64; kp];
@@ -616,12 +748,11 @@ impl CompiledForest {
             }
             for t in 0..self.depth.len() {
                 let d = self.depth[t] as usize;
-                let nodes = &self.node[self.node_offset[t]..self.node_offset[t] + (1 << d) - 1];
                 let leaf_of = &self.leaf_index[self.leaf_offset[t]..self.leaf_offset[t] + (1 << d)];
                 let mut r0 = c0;
                 while r0 < c1 {
                     let m = LANES.min(c1 - r0);
-                    descend(nodes, &q, nf, d, r0, m, avx2, &mut idx);
+                    self.descend(t, &q, r0, m, avx2, &mut idx);
                     for j in 0..m {
                         let leaf = leaf_of[idx[j] as usize + 1 - (1 << d)] as usize;
                         let lv = &self.padded_leaves[leaf * kp..(leaf + 1) * kp];
@@ -645,14 +776,10 @@ impl CompiledForest {
     pub fn n_outputs(&self) -> usize {
         self.n_outputs
     }
-}
 
-fn tree_depth(m: &MultiGbdt, node: usize) -> usize {
-    let nd = &m.nodes[node];
-    if nd.feature == LEAF {
-        0
-    } else {
-        1 + tree_depth(m, nd.left as usize).max(tree_depth(m, nd.right as usize))
+    /// Nodes held once padded: internal ones and bottom positions.
+    pub fn n_nodes(&self) -> usize {
+        self.node.len() + self.leaf_index.len()
     }
 }
 
@@ -753,7 +880,7 @@ mod compiled_tests {
                     ..Default::default()
                 },
             );
-            let c = CompiledForest::new(&m);
+            let c = CompiledForest::try_new(&m).unwrap();
             let stride = k + 2;
             let mut batch = vec![0.0; n * stride];
             c.predict_batch(&x, n, &mut batch, stride, 2);
@@ -767,5 +894,109 @@ mod compiled_tests {
                 );
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod check_tests {
+    use super::*;
+
+    fn leaf() -> Node {
+        Node {
+            feature: LEAF,
+            threshold: 0.0,
+            left: 0,
+            right: 0,
+        }
+    }
+
+    fn one_split(feature: u32, threshold: f64, n_features: usize) -> MultiGbdt {
+        MultiGbdt {
+            n_features,
+            n_outputs: 1,
+            base: vec![0.0],
+            nodes: vec![
+                Node {
+                    feature,
+                    threshold,
+                    left: 1,
+                    right: 2,
+                },
+                leaf(),
+                leaf(),
+            ],
+            roots: vec![0],
+            leaves: vec![1.0],
+        }
+    }
+
+    /// The reported case: a feature far past the input behind an infinite threshold (which
+    /// `new` never looked up) sent the AVX2 gathers out of bounds on any block of 16 rows.
+    #[test]
+    fn a_feature_past_the_input_is_refused_before_any_walk() {
+        let m = one_split(40000, f64::INFINITY, 1);
+        let e = CompiledForest::try_new(&m).unwrap_err();
+        assert!(e.contains("splits on feature 40000 of 1"), "{e}");
+        assert!(m.check().is_err());
+        // The same tree on a feature that exists compiles and predicts over full blocks.
+        let ok = one_split(0, 0.5, 1);
+        let c = CompiledForest::try_new(&ok).unwrap();
+        let x: Vec<f64> = (0..40).map(|i| i as f64 / 40.0).collect();
+        let mut out = vec![f64::NAN; 40];
+        c.predict_batch(&x, 40, &mut out, 1, 0);
+        assert!(out.iter().all(|v| *v == 1.0), "{out:?}");
+    }
+
+    #[test]
+    fn trees_that_are_not_trees_are_refused() {
+        // A cycle: recursion over it overflowed the stack.
+        let mut cyclic = one_split(0, 0.5, 1);
+        cyclic.nodes[0].left = 0;
+        assert!(cyclic
+            .check()
+            .unwrap_err()
+            .contains("node 0 is reached twice"));
+        // Two trees sharing a node.
+        let mut shared = one_split(0, 0.5, 1);
+        shared.roots.push(1);
+        assert!(shared.check().unwrap_err().contains("reached twice"));
+        let mut far_child = one_split(0, 0.5, 1);
+        far_child.nodes[0].right = 99;
+        assert!(far_child
+            .check()
+            .unwrap_err()
+            .contains("node 99 is past the 3 nodes"));
+        let mut far_leaf = one_split(0, 0.5, 1);
+        far_leaf.nodes[2].left = 5;
+        assert!(far_leaf.check().unwrap_err().contains("names leaf 5 of 1"));
+        let no_features = one_split(0, 0.5, 0);
+        assert!(no_features.check().unwrap_err().contains("0 features"));
+        let mut nan_leaf = one_split(0, 0.5, 1);
+        nan_leaf.leaves[0] = f32::NAN;
+        assert!(nan_leaf.check().unwrap_err().contains("non-finite"));
+        // A chain deeper than the padded layout allows.
+        let mut deep = MultiGbdt {
+            n_features: 1,
+            n_outputs: 1,
+            base: vec![0.0],
+            nodes: Vec::new(),
+            roots: vec![0],
+            leaves: vec![0.0],
+        };
+        for i in 0..=MAX_TREE_DEPTH as u32 {
+            deep.nodes.push(Node {
+                feature: 0,
+                threshold: i as f64,
+                left: 2 * i + 1,
+                right: 2 * i + 2,
+            });
+            deep.nodes.push(leaf());
+        }
+        deep.nodes.push(leaf());
+        let e = deep.check().unwrap_err();
+        assert!(e.contains("deeper than 20"), "{e}");
+        deep.nodes.truncate(2 * MAX_TREE_DEPTH);
+        deep.nodes.push(leaf());
+        assert_eq!(deep.check().unwrap(), vec![MAX_TREE_DEPTH]);
     }
 }

@@ -12,13 +12,20 @@ use super::cde::cde_loss_term;
 use super::gauss::add_gaussian;
 use super::grid::ZGrid;
 use super::model::{EstimateEnv, Estimator, RowExtra, TrainingSet};
-use super::options::OptionReader;
+use super::options::{Domain, OptionReader};
 use super::photometry::{mag_and_colours, Photometry};
 use super::rng::permutation;
 use crate::xmatch::KdTree;
 
 /// RAIL adds this to distances so an exact duplicate does not divide by zero.
 const TEENY: f64 = 1e-15;
+
+/// Most neighbours a model may use: the batch keeps `k` of them per row.
+const MAX_K: usize = 1_000;
+/// Gaussian widths in redshift.
+const SIGMA_DOMAIN: Domain = Domain::above_to(0.0, 10.0);
+/// Weights of the reference magnitude against the colours.
+const WEIGHT_DOMAIN: Domain = Domain::closed(0.0, 1e6);
 
 #[derive(Debug, Serialize, Deserialize)]
 pub struct KnnModel {
@@ -147,6 +154,54 @@ pub struct KnnScratch {
 }
 
 impl KnnModel {
+    /// Everything estimation relies on, for a model decoded from bytes or just informed:
+    /// the feature space matches the model's `nbands` bands and the tree's dimensions, the
+    /// feature table is one row per training redshift, all finite, and k and σ are usable.
+    pub fn check(&self, nbands: usize) -> std::result::Result<(), String> {
+        let want = if self.only_colors {
+            nbands.saturating_sub(1)
+        } else {
+            nbands
+        };
+        if self.dims != want || !(2..=10).contains(&self.dims) {
+            return Err(format!(
+                "knn: {} feature dimensions, but {nbands} bands{} give {want} (2 to 10 are supported)",
+                self.dims,
+                if self.only_colors { " (colours only)" } else { "" }
+            ));
+        }
+        let n = self.redshift.len();
+        if n == 0 || n > u32::MAX as usize || self.features.len() != n.saturating_mul(self.dims) {
+            return Err(format!(
+                "knn: {} feature values for {n} training redshifts of {} dimensions",
+                self.features.len(),
+                self.dims
+            ));
+        }
+        if !(1..=MAX_K.min(n)).contains(&self.k) {
+            return Err(format!(
+                "knn: k = {} neighbours with {n} training rows (1 to {} possible)",
+                self.k,
+                MAX_K.min(n)
+            ));
+        }
+        if !SIGMA_DOMAIN.contains(self.sigma) || !WEIGHT_DOMAIN.contains(self.mag_weight) {
+            return Err(format!(
+                "knn: sigma {} must be {SIGMA_DOMAIN} and mag_weight {} {WEIGHT_DOMAIN}",
+                self.sigma, self.mag_weight
+            ));
+        }
+        if self
+            .features
+            .iter()
+            .chain(&self.redshift)
+            .any(|v| !v.is_finite())
+        {
+            return Err("knn: a training feature or redshift is not finite".into());
+        }
+        Ok(())
+    }
+
     fn tree(&self) -> &AnyTree {
         self.tree.get_or_init(|| {
             // Validated at inform time; a model read from disk has the same shape.
@@ -202,23 +257,20 @@ impl Estimator for KnnModel {
     type Scratch = KnnScratch;
 
     fn inform(training: &TrainingSet, env: &EstimateEnv, o: &OptionReader) -> Result<Self> {
-        let train_frac = o.f64("train_frac", 0.75)?;
+        let train_frac = o.f64_in("train_frac", 0.75, Domain::open(0.0, 1.0))?;
         let seed = o.u64("seed", 0)?;
-        let sigma_min = o.f64("sigma_grid_min", 0.01)?;
-        let sigma_max = o.f64("sigma_grid_max", 0.075)?;
-        let n_sigma = o.usize("ngrid_sigma", 10)?;
-        let k_min = o.usize("nneigh_min", 3)?;
-        let k_max = o.usize("nneigh_max", 7)?;
+        let sigma_min = o.f64_in("sigma_grid_min", 0.01, SIGMA_DOMAIN)?;
+        let sigma_max = o.f64_in("sigma_grid_max", 0.075, SIGMA_DOMAIN)?;
+        let n_sigma = o.usize_in("ngrid_sigma", 10, 1, 1_000)?;
+        let k_min = o.usize_in("nneigh_min", 3, 1, MAX_K)?;
+        let k_max = o.usize_in("nneigh_max", 7, 1, MAX_K)?;
         let only_colors = o.bool("only_colors", false)?;
-        if !(0.0 < train_frac && train_frac < 1.0) {
-            return plan_err!("knn: train_frac must be between 0 and 1, got {train_frac}");
-        }
-        if k_min == 0 || k_max < k_min {
+        if k_max < k_min {
             return plan_err!("knn: need 1 <= nneigh_min <= nneigh_max, got {k_min} and {k_max}");
         }
-        if n_sigma == 0 || !(0.0 < sigma_min && sigma_min <= sigma_max) {
+        if sigma_min > sigma_max {
             return plan_err!(
-                "knn: need 0 < sigma_grid_min <= sigma_grid_max and ngrid_sigma >= 1"
+                "knn: need sigma_grid_min <= sigma_grid_max, got {sigma_min} and {sigma_max}"
             );
         }
         let n = training.photometry.n;
@@ -233,9 +285,8 @@ impl Estimator for KnnModel {
         let weights: Vec<f64> = if only_colors {
             vec![0.0]
         } else {
-            match o.f64_list("mag_weights")? {
-                Some(w) if !w.is_empty() && w.iter().all(|x| *x >= 0.0) => w,
-                Some(_) => return plan_err!("knn: mag_weights must be numbers >= 0"),
+            match o.f64_list_in("mag_weights", WEIGHT_DOMAIN, 100)? {
+                Some(w) => w,
                 None => vec![0.0, 0.05, 0.1, 0.2, 0.35, 0.5, 1.0],
             }
         };

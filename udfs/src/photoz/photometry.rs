@@ -4,11 +4,16 @@
 use datafusion::common::{plan_err, Result};
 use serde::{Deserialize, Serialize};
 
-use super::options::OptionReader;
+use super::options::{Domain, OptionReader};
 
 /// LSST 1σ limits RAIL uses for non-detections (`lsst_def_maglims`).
 pub const LSST_BANDS: [&str; 6] = ["u", "g", "r", "i", "z", "y"];
 pub const LSST_MAG_LIMITS: [f64; 6] = [27.79, 29.04, 29.06, 28.62, 27.98, 27.05];
+
+/// Most bands a model may have.
+pub const MAX_BANDS: usize = 32;
+/// Limiting magnitudes pz accepts.
+pub const MAG_LIMIT_DOMAIN: Domain = Domain::above_to(0.0, 50.0);
 
 /// How a model reads photometry.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -36,8 +41,15 @@ impl PhotometryConfig {
             .map(|s| s.trim().to_string())
             .filter(|s| !s.is_empty())
             .collect();
-        if bands.len() < 2 {
-            return plan_err!("option bands needs at least two bands, got {bands:?}");
+        if !(2..=MAX_BANDS).contains(&bands.len()) {
+            return plan_err!("option bands needs 2 to {MAX_BANDS} bands, got {bands:?}");
+        }
+        if let Some(b) = bands
+            .iter()
+            .enumerate()
+            .find_map(|(i, b)| bands[..i].contains(b).then_some(b))
+        {
+            return plan_err!("option bands lists '{b}' twice: {bands:?}");
         }
         let mag_limits = match o.raw("mag_limits") {
             None => {
@@ -75,12 +87,75 @@ impl PhotometryConfig {
             magerr_template: o.string("magerr_template", "magerr_{band}"),
             redshift_column: o.string("redshift_column", "redshift"),
         };
-        for t in [&cfg.mag_template, &cfg.magerr_template] {
-            if !t.contains("{band}") {
-                return plan_err!("column template '{t}' must contain {{band}}");
-            }
+        if let Err(e) = cfg.check() {
+            return plan_err!("{e}");
         }
         Ok(cfg)
+    }
+
+    /// What reading photometry relies on: 2 to [`MAX_BANDS`] bands, a finite limit for each,
+    /// a reference band among them, finite markers that cannot be mistaken for each other,
+    /// and column templates that name the band.
+    pub fn check(&self) -> std::result::Result<(), String> {
+        let nb = self.bands.len();
+        if !(2..=MAX_BANDS).contains(&nb) {
+            return Err(format!("{nb} bands (2 to {MAX_BANDS} are possible)"));
+        }
+        if self.mag_limits.len() != nb {
+            return Err(format!(
+                "{} limiting magnitudes for {nb} bands",
+                self.mag_limits.len()
+            ));
+        }
+        if let Some(i) = self
+            .mag_limits
+            .iter()
+            .position(|m| !MAG_LIMIT_DOMAIN.contains(*m))
+        {
+            return Err(format!(
+                "mag_limits: the limit of band '{}' ({}) must be {MAG_LIMIT_DOMAIN}",
+                self.bands[i], self.mag_limits[i]
+            ));
+        }
+        if self.ref_band >= nb {
+            return Err(format!("reference band {} of {nb} bands", self.ref_band));
+        }
+        let (nd, un) = (self.nondetect_val, self.unobserved_val);
+        // Each marker matches values within 0.01 of it: two closer than 0.02 overlap.
+        if !(nd.is_finite() && un.is_finite()) || (nd - un).abs() <= 0.02 {
+            return Err(format!(
+                "nondetect_val {nd} and unobserved_val {un} must be finite and differ by more than 0.02"
+            ));
+        }
+        for t in [&self.mag_template, &self.magerr_template] {
+            if !t.contains("{band}") {
+                return Err(format!("column template '{t}' must contain {{band}}"));
+            }
+        }
+        if self.mag_template == self.magerr_template {
+            return Err(format!(
+                "mag_template and magerr_template are both '{}'",
+                self.mag_template
+            ));
+        }
+        Ok(())
+    }
+
+    /// What a training column is to this configuration (a band's magnitude or error, or the
+    /// redshift), if anything.
+    pub fn role_of(&self, column: &str) -> Option<String> {
+        if column == self.redshift_column {
+            return Some("the redshift".into());
+        }
+        self.bands.iter().find_map(|band| {
+            if column == self.mag_template.replace("{band}", band) {
+                Some(format!("the magnitude of band {band}"))
+            } else if column == self.magerr_template.replace("{band}", band) {
+                Some(format!("the magnitude error of band {band}"))
+            } else {
+                None
+            }
+        })
     }
 
     pub fn nbands(&self) -> usize {
@@ -166,22 +241,22 @@ impl PhotometryConfig {
 
 fn parse_limits(v: &str, bands: &[String]) -> Result<Vec<f64>> {
     let parts: Vec<&str> = v.split(',').map(|s| s.trim()).collect();
-    let mut out = vec![f64::NAN; bands.len()];
+    let mut out: Vec<Option<f64>> = vec![None; bands.len()];
     if parts.iter().all(|p| p.contains(':')) {
         for p in parts {
             let (b, m) = p.split_once(':').unwrap_or((p, ""));
             let Some(i) = bands.iter().position(|x| x == b.trim()) else {
                 return plan_err!("mag_limits: '{b}' is not one of the bands {bands:?}");
             };
-            out[i] = m.trim().parse().map_err(|_| {
+            out[i] = Some(m.trim().parse().map_err(|_| {
                 datafusion::common::plan_datafusion_err!("mag_limits: '{m}' is not a number")
-            })?;
+            })?);
         }
     } else if parts.len() == bands.len() {
         for (i, p) in parts.iter().enumerate() {
-            out[i] = p.parse().map_err(|_| {
+            out[i] = Some(p.parse().map_err(|_| {
                 datafusion::common::plan_datafusion_err!("mag_limits: '{p}' is not a number")
-            })?;
+            })?);
         }
     } else {
         return plan_err!(
@@ -189,10 +264,11 @@ fn parse_limits(v: &str, bands: &[String]) -> Result<Vec<f64>> {
             bands.len()
         );
     }
-    if let Some(i) = out.iter().position(|x| !x.is_finite()) {
+    if let Some(i) = out.iter().position(|x| x.is_none()) {
         return plan_err!("mag_limits: no limit for band '{}'", bands[i]);
     }
-    Ok(out)
+    // The values' domain is checked with the rest of the configuration.
+    Ok(out.into_iter().flatten().collect())
 }
 
 /// One model input: the column it came from, its band, magnitude or error.

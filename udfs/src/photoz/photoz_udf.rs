@@ -261,7 +261,7 @@ impl ScalarUDFImpl for PhotozFunc {
                 "photoz('{}'): expected {} feature columns, got {}",
                 model.name,
                 model.features.len(),
-                args.args.len() - 1
+                args.args.len().saturating_sub(1)
             );
         }
         let mut cols = Vec::with_capacity(model.features.len());

@@ -3,7 +3,7 @@
 //! CPU a partition runs on.
 
 /// Defines `$name` that calls `$body` (an `#[inline(always)]` function) through an AVX2+FMA
-/// build when the CPU has those features, else directly.
+/// build when the CPU has those features (and `PZ_DISABLE_AVX2` is unset), else directly.
 #[macro_export]
 macro_rules! avx2_dispatch {
     ($(#[$m:meta])* $vis:vis fn $name:ident $(<$lt:lifetime>)? ($($arg:ident : $ty:ty),* $(,)?) -> $ret:ty => $body:path) => {
@@ -16,8 +16,9 @@ macro_rules! avx2_dispatch {
                 unsafe fn avx2 $(<$lt>)? ($($arg: $ty),*) -> $ret {
                     $body($($arg),*)
                 }
-                if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
-                    // SAFETY: the CPU reports AVX2 and FMA, the only features `avx2` assumes.
+                if $crate::cpu::avx2_enabled() {
+                    // SAFETY: `avx2_enabled` holds only when the CPU reports AVX2 and FMA,
+                    // the only features `avx2` assumes.
                     return unsafe { avx2($($arg),*) };
                 }
             }

@@ -13,6 +13,22 @@ pub struct TrainZModel {
     pub nz: Vec<f64>,
 }
 
+impl TrainZModel {
+    /// `estimate_row` copies the N(z) into a PDF of the grid's `nz` points.
+    pub fn check(&self, nz: usize) -> std::result::Result<(), String> {
+        if self.nz.len() != nz {
+            return Err(format!(
+                "trainz: the N(z) has {} values for a grid of {nz} points",
+                self.nz.len()
+            ));
+        }
+        if self.nz.iter().any(|v| !(v.is_finite() && *v >= 0.0)) {
+            return Err("trainz: the N(z) has a negative or non-finite value".into());
+        }
+        Ok(())
+    }
+}
+
 impl Estimator for TrainZModel {
     type Scratch = ();
 

@@ -7,15 +7,15 @@
 /// Unit vector of (ra, dec) in degrees.
 #[inline]
 pub fn unit_vector(ra_deg: f64, dec_deg: f64) -> [f64; 3] {
-    let (sr, cr) = ra_deg.to_radians().sin_cos();
-    let (sd, cd) = dec_deg.to_radians().sin_cos();
+    let (sr, cr) = crate::math::sin_cos(ra_deg.to_radians());
+    let (sd, cd) = crate::math::sin_cos(dec_deg.to_radians());
     [cd * cr, cd * sr, sd]
 }
 
 /// Chord length of an angular separation in arcseconds.
 #[inline]
 pub fn chord_of_arcsec(arcsec: f64) -> f64 {
-    2.0 * (arcsec / 3600.0).to_radians().mul_add(0.5, 0.0).sin()
+    2.0 * crate::math::sin((arcsec / 3600.0).to_radians() * 0.5)
 }
 
 /// A static k-d tree over points of `D` coordinates (3 for unit vectors on the sky, more for
@@ -149,8 +149,9 @@ impl<const D: usize> KdTree<D> {
     fn search(&self, q: &[f64; D], k: usize, max_d2: f64, best: &mut Vec<(u32, f64)>) {
         #[cfg(target_arch = "x86_64")]
         {
-            if std::is_x86_feature_detected!("avx2") {
-                // SAFETY: the CPU reports AVX2, the only feature `search_avx2` assumes.
+            if crate::cpu::avx2_enabled() {
+                // SAFETY: `avx2_enabled` holds only when the CPU reports AVX2 (and FMA);
+                // `search_avx2` assumes AVX2 alone.
                 return unsafe { self.search_avx2(q, k, max_d2, best) };
             }
         }

@@ -13,15 +13,26 @@ use datafusion::common::{plan_err, Result};
 use serde::{Deserialize, Serialize};
 
 use super::fastexp::exp_nonpositive;
+use super::grid::ZGrid;
 use super::model::{EstimateEnv, Estimator, RowExtra, TrainingSet};
-use super::options::OptionReader;
+use super::options::{Domain, OptionReader};
 use super::photometry::{Photometry, PhotometryConfig};
+use crate::math::exp10;
 use prior::{fit_prior, PriorParams, PriorTable};
 
 /// Errors above this (in flux units) mark a band that was not observed: it adds nothing.
 const UNOBSERVED_ERR: f64 = 1e108;
 /// Beyond this Δχ² the likelihood (< e⁻¹⁰⁰) cannot survive the `p_min` cut.
 const MAX_DELTA_CHI2: f64 = 200.0;
+
+/// `fluxes` clamps detected errors into [mag_err_min, 20].
+const MAG_ERR_MIN_DOMAIN: Domain = Domain::closed(0.0, 20.0);
+const P_MIN_DOMAIN: Domain = Domain::from_below(0.0, 1.0);
+const ZP_ERROR_DOMAIN: Domain = Domain::closed(0.0, 5.0);
+const NONDETECT_MAX_DOMAIN: Domain = Domain::above_to(0.0, 100.0);
+/// Most values the prior table may hold (8 bytes each): it has a row per 0.02 mag from m₀
+/// to 32, each `nz × templates` wide.
+const MAX_PRIOR_TABLE: usize = 1 << 27;
 
 #[derive(Debug, Serialize, Deserialize)]
 pub struct BpzModel {
@@ -38,8 +49,9 @@ pub struct BpzModel {
     pub p_min: f64,
     pub mag_err_min: f64,
     pub nondetect_err_max_mag: f64,
+    /// The prior tabulated on the grid it was first asked for.
     #[serde(skip)]
-    prior_table: OnceLock<PriorTable>,
+    prior_table: OnceLock<(ZGrid, PriorTable)>,
     #[serde(skip)]
     flux_sq: OnceLock<Vec<f64>>,
 }
@@ -77,6 +89,11 @@ impl PartialEq for BpzModel {
     }
 }
 
+/// The first template whose every flux (`[filter][z][template]`, `nt` templates) is zero.
+fn dark_template(flux: &[f64], nt: usize) -> Option<usize> {
+    (0..nt).find(|&t| flux.iter().skip(t).step_by(nt).all(|v| *v == 0.0))
+}
+
 /// Fluxes and errors of one object as BPZ prepares them from magnitudes.
 #[inline]
 #[allow(clippy::too_many_arguments)]
@@ -102,13 +119,13 @@ fn fluxes(
             // BPZ-lite clips magnitude errors at 20 before it reads the limit from them, so
             // its limits act as 20th-magnitude ones; `nondetect_err_max_mag` keeps that rule
             // (20) or lifts it (e.g. 99 for the true limits).
-            let lim = 10f64.powf(-0.4 * cfg.mag_limits[b].abs().min(nondetect_err_max_mag));
+            let lim = exp10(-0.4 * cfg.mag_limits[b].abs().min(nondetect_err_max_mag));
             f[b] = 0.0;
             ef[b] = (lim * lim + (zp_frac[b] * 0.5 * lim).powi(2)).sqrt();
         } else {
             let e = e.clamp(err_min, 20.0);
-            let fl = 10f64.powf(-0.4 * m);
-            let er = fl * (10f64.powf(0.4 * e) - 1.0);
+            let fl = exp10(-0.4 * m);
+            let er = fl * (exp10(0.4 * e) - 1.0);
             f[b] = fl;
             ef[b] = (er * er + (zp_frac[b] * fl).powi(2)).sqrt();
         }
@@ -133,9 +150,88 @@ impl BpzModel {
             .get_or_init(|| self.flux.iter().map(|v| v * v).collect())
     }
 
-    fn prior_table(&self, env: &EstimateEnv) -> &PriorTable {
-        self.prior_table
-            .get_or_init(|| PriorTable::new(&self.prior, env.grid))
+    /// The prior on `grid`: cached for the first grid asked for (the model's), computed
+    /// afresh for any other.
+    fn prior_table(&self, grid: &ZGrid) -> std::borrow::Cow<'_, PriorTable> {
+        let (cached, table) = self
+            .prior_table
+            .get_or_init(|| (*grid, PriorTable::new(&self.prior, grid)));
+        if cached == grid {
+            std::borrow::Cow::Borrowed(table)
+        } else {
+            std::borrow::Cow::Owned(PriorTable::new(&self.prior, grid))
+        }
+    }
+
+    /// Everything estimation relies on, for a model decoded from bytes or just informed:
+    /// a flux table of `nbands` filters × the grid × the templates, finite and non-negative,
+    /// with every template seen somewhere; per-band zero points; the constants `fluxes`
+    /// clamps with in their domains; a prior whose parameters cover its broad types and
+    /// whose table fits in memory.
+    pub fn check(&self, nbands: usize, grid: &ZGrid) -> std::result::Result<(), String> {
+        let nt = self.nt();
+        if nt == 0 {
+            return Err("bpz: the model has no templates".into());
+        }
+        if self.filters.len() != nbands || self.zp_frac.len() != nbands {
+            return Err(format!(
+                "bpz: {} filters and {} zero points for {nbands} bands",
+                self.filters.len(),
+                self.zp_frac.len()
+            ));
+        }
+        let want = nbands.saturating_mul(grid.nz).saturating_mul(nt);
+        if self.flux.len() != want {
+            return Err(format!(
+                "bpz: the flux table holds {} values; {nbands} filters × {} redshifts × {nt} templates need {want}",
+                self.flux.len(),
+                grid.nz
+            ));
+        }
+        if self.flux.iter().any(|v| !(v.is_finite() && *v >= 0.0)) {
+            return Err("bpz: the flux table has a negative or non-finite value".into());
+        }
+        if let Some(t) = dark_template(&self.flux, nt) {
+            return Err(format!(
+                "bpz: template '{}' has zero flux in every filter at every redshift of the grid \
+                 (its fluxes are all zero, or its wavelengths miss the filters)",
+                self.templates[t]
+            ));
+        }
+        let zp_max = crate::math::exp10(0.4 * 5.0) - 1.0;
+        if self
+            .zp_frac
+            .iter()
+            .any(|v| !(v.is_finite() && (0.0..=zp_max).contains(v)))
+        {
+            return Err(format!(
+                "bpz: zero-point fractions {:?} are out of range",
+                self.zp_frac
+            ));
+        }
+        for (what, v, d) in [
+            ("p_min", self.p_min, P_MIN_DOMAIN),
+            ("mag_err_min", self.mag_err_min, MAG_ERR_MIN_DOMAIN),
+            (
+                "nondetect_err_max_mag",
+                self.nondetect_err_max_mag,
+                NONDETECT_MAX_DOMAIN,
+            ),
+        ] {
+            if !d.contains(v) {
+                return Err(format!("bpz: {what} {v} is not {d}"));
+            }
+        }
+        self.prior.check(nt)?;
+        let cells = self.prior.table_rows().saturating_mul(grid.nz * nt);
+        if cells > MAX_PRIOR_TABLE {
+            return Err(format!(
+                "bpz: the prior table would hold {cells} values ({} magnitudes × {} redshifts × {nt} templates; at most {MAX_PRIOR_TABLE}): use fewer grid points (nz) or templates",
+                self.prior.table_rows(),
+                grid.nz
+            ));
+        }
+        Ok(())
     }
 
     /// χ²(z, t) with the best amplitude, into `fot` (`[z][t]`); returns its minimum.
@@ -269,8 +365,11 @@ impl Estimator for BpzModel {
             );
         }
         let prior_kind = o.string("prior", "hdfn").to_ascii_lowercase();
+        if !["hdfn", "informed"].contains(&prior_kind.as_str()) {
+            return plan_err!("bpz: prior must be 'hdfn' or 'informed', got '{prior_kind}'");
+        }
         let madau = o.bool("madau", false)?;
-        let zp = match o.f64_list("zp_error")? {
+        let zp = match o.f64_list_in("zp_error", ZP_ERROR_DOMAIN, cfg.nbands())? {
             None => vec![0.1; cfg.nbands()],
             Some(v) if v.len() == 1 => vec![v[0]; cfg.nbands()],
             Some(v) if v.len() == cfg.nbands() => v,
@@ -282,12 +381,16 @@ impl Estimator for BpzModel {
                 )
             }
         };
-        let p_min = o.f64("p_min", 0.005)?;
-        let mag_err_min = o.f64("mag_err_min", 0.005)?;
-        let nondetect_err_max_mag = o.f64("nondetect_err_max_mag", 20.0)?;
-        let (mmin, mmax) = (o.f64("mmin", 18.0)?, o.f64("mmax", 29.0)?);
-        if !(0.0..1.0).contains(&p_min) {
-            return plan_err!("bpz: p_min must be in [0, 1), got {p_min}");
+        let p_min = o.f64_in("p_min", 0.005, P_MIN_DOMAIN)?;
+        let mag_err_min = o.f64_in("mag_err_min", 0.005, MAG_ERR_MIN_DOMAIN)?;
+        let nondetect_err_max_mag =
+            o.f64_in("nondetect_err_max_mag", 20.0, NONDETECT_MAX_DOMAIN)?;
+        let (mmin, mmax) = (
+            o.f64_in("mmin", 18.0, Domain::finite())?,
+            o.f64_in("mmax", 29.0, Domain::finite())?,
+        );
+        if mmin >= mmax {
+            return plan_err!("bpz: need mmin < mmax, got mmin {mmin} and mmax {mmax}");
         }
         let table = templates::flux_table(
             &sed_dir,
@@ -298,12 +401,20 @@ impl Estimator for BpzModel {
             madau,
         )?;
         let nt = table.templates.len();
+        // Before the prior is fitted: a template that is dark everywhere is a bad file.
+        if let Some(t) = dark_template(&table.flux, nt) {
+            return plan_err!(
+                "bpz: template '{}' of {template_list} has zero flux in every filter at every redshift of the grid \
+                 (its fluxes are all zero, or its wavelengths miss the filters)",
+                table.templates[t]
+            );
+        }
         let nt_array: Vec<usize> = match o.raw("nt_array") {
             Some(v) => {
                 let parsed: std::result::Result<Vec<usize>, _> =
                     v.split(',').map(|s| s.trim().parse::<usize>()).collect();
                 match parsed {
-                    Ok(a) if !a.is_empty() && a.iter().all(|&x| x > 0) => a,
+                    Ok(a) if !a.is_empty() && a.iter().all(|&x| (1..=nt).contains(&x)) => a,
                     _ => {
                         return plan_err!(
                             "bpz: nt_array must be comma-separated positive counts, got '{v}'"
@@ -333,6 +444,14 @@ impl Estimator for BpzModel {
                 nt_array.len()
             );
         }
+        // The informed prior starts from HDFN's parameters, which exist for 3 types.
+        if nt_array.len() > 3 {
+            return plan_err!(
+                "bpz: prior 'informed' fits at most 3 broad types (it starts from HDFN's); nt_array {:?} has {}",
+                nt_array,
+                nt_array.len()
+            );
+        }
         let mut model = BpzModel {
             templates: table.templates,
             filters,
@@ -341,16 +460,15 @@ impl Estimator for BpzModel {
             flux: table.flux,
             prior_kind: prior_kind.clone(),
             prior: hdfn.clone(),
-            zp_frac: zp.iter().map(|z| 10f64.powf(0.4 * z) - 1.0).collect(),
+            zp_frac: zp.iter().map(|z| exp10(0.4 * z) - 1.0).collect(),
             p_min,
             mag_err_min,
             nondetect_err_max_mag,
             prior_table: OnceLock::new(),
             flux_sq: OnceLock::new(),
         };
-        match prior_kind.as_str() {
-            "hdfn" => {}
-            "informed" => {
+        if prior_kind == "informed" {
+            {
                 // Each training galaxy's broad type: the best-fitting template at its
                 // spectroscopic redshift.
                 let types_of = model.prior.type_of_template();
@@ -395,7 +513,6 @@ impl Estimator for BpzModel {
                 }
                 model.prior = fit_prior(&hdfn, &types, &mags, &zs);
             }
-            other => return plan_err!("bpz: prior must be 'hdfn' or 'informed', got '{other}'"),
         }
         Ok(model)
     }
@@ -459,7 +576,8 @@ fn bpz_row_impl(
     } else {
         mref
     };
-    let (lo, hi, t) = model.prior_table(env).rows(mref);
+    let table = model.prior_table(env.grid);
+    let (lo, hi, t) = table.rows(mref);
     // Posterior p(z, t) in place of χ²; the prior is interpolated only where the
     // likelihood survives.
     let post = &mut s.fot;

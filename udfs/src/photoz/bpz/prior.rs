@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::math::{exp, ln, log10, pow, sin};
 use crate::photoz::grid::ZGrid;
 
 /// Parameters per broad type (the last type's fraction is 1 − the others).
@@ -38,6 +39,50 @@ impl PriorParams {
         self.nt_array.iter().sum()
     }
 
+    /// Rows of the magnitude table [`PriorTable::new`] makes.
+    pub fn table_rows(&self) -> usize {
+        ((32.0 - self.m0) / PRIOR_TABLE_STEP).ceil() as usize + 1
+    }
+
+    /// What evaluating the prior for `nt` templates relies on: positive counts per broad
+    /// type summing to `nt`, parameters for every type (fractions for all but the last),
+    /// all finite, and m₀ low enough for a table of at least two rows.
+    pub fn check(&self, nt: usize) -> Result<(), String> {
+        let ntyp = self.nt_array.len();
+        let sum =
+            self.nt_array
+                .iter()
+                .try_fold(0usize, |a, &n| if n == 0 { None } else { a.checked_add(n) });
+        if ntyp == 0 || sum != Some(nt) {
+            return Err(format!(
+                "bpz prior: templates per broad type {:?} do not add up to the model's {nt}",
+                self.nt_array
+            ));
+        }
+        // One type still reads fo[0] and kt[0] (`evaluate_with`).
+        let fractions = (ntyp - 1).max(1);
+        if self.fo.len() < fractions
+            || self.kt.len() < fractions
+            || self.zo.len() < ntyp
+            || self.km.len() < ntyp
+            || self.alpha.len() < ntyp
+        {
+            return Err(format!(
+                "bpz prior: parameters for fewer than its {ntyp} broad types"
+            ));
+        }
+        let params = [&self.fo, &self.kt, &self.zo, &self.km, &self.alpha];
+        if params.iter().any(|p| p.iter().any(|v| !v.is_finite()))
+            || self.alpha.iter().any(|a| *a < 0.0)
+        {
+            return Err("bpz prior: a parameter is not finite, or an alpha is negative".into());
+        }
+        if !(0.0..=30.0).contains(&self.m0) {
+            return Err(format!("bpz prior: m0 {} is not in [0, 30]", self.m0));
+        }
+        Ok(())
+    }
+
     /// Broad type of each template.
     pub fn type_of_template(&self) -> Vec<usize> {
         self.nt_array
@@ -59,7 +104,7 @@ impl PriorParams {
     fn z_powers(&self, grid: &ZGrid) -> Vec<Vec<f64>> {
         self.alpha
             .iter()
-            .map(|&a| (0..grid.nz).map(|iz| grid.z(iz).powf(a)).collect())
+            .map(|&a| (0..grid.nz).map(|iz| pow(grid.z(iz), a)).collect())
             .collect()
     }
 
@@ -79,14 +124,14 @@ impl PriorParams {
         let mut f_t = vec![0.0; nt];
         if ntyp == 1 {
             for v in f_t.iter_mut() {
-                *v = self.fo[0] / self.nt_array[0] as f64 * (-self.kt[0] * dm).exp();
+                *v = self.fo[0] / self.nt_array[0] as f64 * exp(-self.kt[0] * dm);
             }
         } else {
             let mut used = 0.0;
             for t in 0..nt {
                 let ty = types[t];
                 if ty < ntyp - 1 {
-                    f_t[t] = self.fo[ty] / self.nt_array[ty] as f64 * (-self.kt[ty] * dm).exp();
+                    f_t[t] = self.fo[ty] / self.nt_array[ty] as f64 * exp(-self.kt[ty] * dm);
                     used += f_t[t];
                 }
             }
@@ -104,10 +149,10 @@ impl PriorParams {
             }
             let a = self.alpha[ty];
             let zmt = (self.zo[ty] + self.km[ty] * dm).clamp(0.01, 15.0);
-            let zmt_a = zmt.powf(a);
+            let zmt_a = pow(zmt, a);
             let mut norm = 0.0;
             for (c, &za) in col.iter_mut().zip(&z_pow[ty]) {
-                *c = za * (-(za / zmt_a).clamp(0.0, 700.0)).exp();
+                *c = za * exp(-(za / zmt_a).clamp(0.0, 700.0));
                 norm += *c;
             }
             let mut norm2 = 0.0;
@@ -126,7 +171,7 @@ impl PriorParams {
 
 /// The prior tabulated in magnitude, interpolated linearly between rows (the prior is smooth
 /// in m; this turns two `powf` and an `exp` per grid cell per object into a multiply-add).
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct PriorTable {
     m0: f64,
     dm: f64,
@@ -140,7 +185,7 @@ pub const PRIOR_TABLE_STEP: f64 = 0.02;
 impl PriorTable {
     pub fn new(p: &PriorParams, grid: &ZGrid) -> Self {
         let width = grid.nz * p.n_templates();
-        let rows = ((32.0 - p.m0) / PRIOR_TABLE_STEP).ceil() as usize + 1;
+        let rows = p.table_rows();
         let mut values = vec![0.0; rows * width];
         let z_pow = p.z_powers(grid);
         for r in 0..rows {
@@ -198,7 +243,7 @@ pub fn gamma(x: f64) -> f64 {
         1.505_632_735_149_311_6e-7,
     ];
     if x < 0.5 {
-        return std::f64::consts::PI / ((std::f64::consts::PI * x).sin() * gamma(1.0 - x));
+        return std::f64::consts::PI / (sin(std::f64::consts::PI * x) * gamma(1.0 - x));
     }
     let x = x - 1.0;
     let mut a = G[0];
@@ -206,7 +251,7 @@ pub fn gamma(x: f64) -> f64 {
     for (i, g) in G.iter().enumerate().skip(1) {
         a += g / (x + i as f64);
     }
-    (2.0 * std::f64::consts::PI).sqrt() * t.powf(x + 0.5) * (-t).exp() * a
+    (2.0 * std::f64::consts::PI).sqrt() * pow(t, x + 0.5) * exp(-t) * a
 }
 
 /// Nelder–Mead minimisation with scipy's default start simplex and tolerances.
@@ -303,11 +348,11 @@ pub fn fit_prior(start: &PriorParams, types: &[usize], mags: &[f64], z: &[f64]) 
             for (&ty, &m) in types.iter().zip(mags) {
                 let mut probs = vec![0.0; ntyp];
                 for i in 0..ntyp - 1 {
-                    probs[i] = fo[i] * (-kt[i] * (m - p.m0)).exp();
+                    probs[i] = fo[i] * exp(-kt[i] * (m - p.m0));
                 }
                 probs[ntyp - 1] = 1.0 - probs[..ntyp - 1].iter().sum::<f64>();
                 if probs[ty] > 0.0 {
-                    like += -2.0 * probs[ty].log10();
+                    like += -2.0 * log10(probs[ty]);
                 }
             }
             like
@@ -339,8 +384,8 @@ pub fn fit_prior(start: &PriorParams, types: &[usize], mags: &[f64], z: &[f64]) 
             let mut ll = 0.0;
             for &(m, z) in &sel {
                 let zm = z0 + km * (m - m0);
-                let inorm = zm.powf(alpha + 1.0) * gamma(1.0 + 1.0 / alpha) / alpha;
-                ll += alpha * z.ln() - (z / zm).powf(alpha) - inorm.ln();
+                let inorm = pow(zm, alpha + 1.0) * gamma(1.0 + 1.0 / alpha) / alpha;
+                ll += alpha * ln(z) - pow(z / zm, alpha) - ln(inorm);
             }
             if ll.is_nan() {
                 f64::INFINITY

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use datafusion::common::{plan_err, Result};
 
+use crate::math::{exp, pow};
 use crate::photoz::grid::ZGrid;
 
 /// Speed of light in Å/s.
@@ -117,16 +118,16 @@ pub fn madau_transmission(wl: &[f64], z: f64) -> Vec<f64> {
             let mut t = 0.0;
             for (l, c) in LYMAN.iter().zip(COEF) {
                 if w <= l * xe {
-                    t += c * (w / l).powf(3.46);
+                    t += c * pow(w / l, 3.46);
                 }
             }
             if w <= LIMIT * xe {
                 let xc = w / LIMIT;
                 let xc3 = xc * xc * xc;
-                t += 0.25 * xc3 * (xe.powf(0.46) - xc.powf(0.46))
-                    + 9.4 * xc.powf(1.5) * (xe.powf(0.18) - xc.powf(0.18))
-                    - 0.7 * xc3 * (xc.powf(-1.32) - xe.powf(-1.32))
-                    - 0.023 * (xe.powf(1.68) - xc.powf(1.68));
+                t += 0.25 * xc3 * (pow(xe, 0.46) - pow(xc, 0.46))
+                    + 9.4 * pow(xc, 1.5) * (pow(xe, 0.18) - pow(xc, 0.18))
+                    - 0.7 * xc3 * (pow(xc, -1.32) - pow(xe, -1.32))
+                    - 0.023 * (pow(xe, 1.68) - pow(xc, 1.68));
             }
             if t.is_nan() {
                 0.0
@@ -144,7 +145,7 @@ pub fn madau_transmission(wl: &[f64], z: f64) -> Vec<f64> {
         }
     }
     tau.iter()
-        .map(|&t| if t > 700.0 { 0.0 } else { (-t).exp() })
+        .map(|&t| if t > 700.0 { 0.0 } else { exp(-t) })
         .collect()
 }
 

@@ -1,0 +1,1 @@
+CREATE MODEL knn USING knn OPTIONS (k '7', zmin '0') AS SELECT mag_u, redshift FROM t;

@@ -1,0 +1,1 @@
+CREATE EXTERNAL TABLE o STORED AS HATS LOCATION '/d' OPTIONS ('margin' 'none'); COPY (SELECT 1) TO '/tmp/x' STORED AS HATS OPTIONS ('pixel_threshold' '10')

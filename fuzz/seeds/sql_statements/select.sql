@@ -1,0 +1,1 @@
+SELECT "objectId", photoz('knn', mag_u).z_mode FROM objects WHERE cone(ra, dec, 1, 2, 0.5);
