@@ -41,7 +41,7 @@ pub fn available_bytes() -> Option<u64> {
 
 /// A size in words: "88.0 TB", "512.0 MiB".
 pub fn human(bytes: f64) -> String {
-    const UNITS: [&str; 6] = ["bytes", "KiB", "MiB", "GiB", "TiB", "PiB"];
+    const UNITS: [&str; 7] = ["bytes", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
     let mut v = bytes;
     let mut u = 0;
     while v >= 1024.0 && u + 1 < UNITS.len() {
