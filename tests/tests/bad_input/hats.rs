@@ -456,7 +456,7 @@ async fn writer_options_out_of_their_domain_write_nothing() {
         catalog_name: Some("x\ndataproduct_type=margin".into()),
         ..Default::default()
     };
-    let e = pz_catalogs::write_hats(&[batch.clone()], batch.schema(), &out, &opts)
+    let e = pz_catalogs::write_hats(std::slice::from_ref(&batch), batch.schema(), &out, &opts)
         .unwrap_err()
         .to_string();
     assert!(
@@ -467,7 +467,7 @@ async fn writer_options_out_of_their_domain_write_nothing() {
         highest_order: 40,
         ..Default::default()
     };
-    let e = pz_catalogs::write_hats(&[batch.clone()], batch.schema(), &out, &opts)
+    let e = pz_catalogs::write_hats(std::slice::from_ref(&batch), batch.schema(), &out, &opts)
         .unwrap_err()
         .to_string();
     assert!(e.contains("order 40 is outside 0..=29"), "{e}");
