@@ -207,19 +207,7 @@ impl CrcConfig {
     ) -> Result<Loaded> {
         let input = &self.inputs[idx];
         let path = input.path.display().to_string();
-        let kind = if input.path.join("hats.properties").is_file()
-            || input.path.join("properties").is_file()
-        {
-            "HATS"
-        } else if input
-            .path
-            .extension()
-            .is_some_and(|e| e.eq_ignore_ascii_case("csv"))
-        {
-            "CSV"
-        } else {
-            "PARQUET"
-        };
+        let kind = super::output::input_kind(&input.path);
         let table = format!("crc_input_{idx}");
         let opts = if kind == "CSV" {
             " OPTIONS ('format.has_header' 'true')"

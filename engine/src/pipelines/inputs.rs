@@ -192,6 +192,12 @@ async fn check_file(what: &str, file: &Path, kind: &str, checks: &[ColumnCheck])
     if present.is_empty() {
         return Ok(());
     }
+    let names: Vec<String> = df
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect();
     let cols: Vec<&str> = present.iter().map(|c| c.column.as_str()).collect();
     let df = df.select_columns(&cols)?;
     let mut stream = df
@@ -200,7 +206,10 @@ async fn check_file(what: &str, file: &Path, kind: &str, checks: &[ColumnCheck])
         .map_err(|e| named(first_line(&e)))?;
     let mut row0 = 0usize;
     while let Some(batch) = stream.next().await {
-        let batch = batch.map_err(|e| named(first_line(&e)))?;
+        let batch = batch.map_err(|e| {
+            let msg = first_line(&e);
+            named(csv_value_error(&msg, &names).unwrap_or(msg))
+        })?;
         for (i, check) in present.iter().enumerate() {
             if let Some((r, why)) = first_bad(batch.column(i), check.expect)? {
                 let row = row0 + r + 1;
@@ -220,6 +229,32 @@ async fn check_file(what: &str, file: &Path, kind: &str, checks: &[ColumnCheck])
         row0 += batch.num_rows();
     }
     Ok(())
+}
+
+/// arrow's CSV reader on a value that does not fit the column's inferred type (inference
+/// reads only the first rows) says "Error while parsing value 'abc' as type 'Float64' for
+/// column 1 at line 2500": the column by index, the row counted from the first data row.
+/// In the words of [`check_rows`]: the column's name, the row, the file's line.
+fn csv_value_error(msg: &str, names: &[String]) -> Option<String> {
+    let between = |s: &'_ str, a: &str, b: &str| -> Option<String> {
+        let i = s.find(a)? + a.len();
+        let j = s[i..].find(b)? + i;
+        Some(s[i..j].to_string())
+    };
+    let value = between(msg, "parsing value '", "'")?;
+    let ty = between(msg, "as type '", "'")?;
+    let col: usize = between(msg, "for column ", " ")?.parse().ok()?;
+    let tail = &msg[msg.find("at line ")? + 8..];
+    let row: usize = tail
+        .split(|c: char| !c.is_ascii_digit())
+        .next()?
+        .parse()
+        .ok()?;
+    let name = names.get(col)?;
+    Some(format!(
+        "column '{name}' row {row} (line {}): '{value}' is not a {ty} like the rows before it",
+        row + 1
+    ))
 }
 
 /// The first row of `a` that breaks `expect`, and what is wrong with it.
@@ -286,5 +321,22 @@ pub async fn registration_error(
     match schema_conflict(path, kind).await {
         Some(why) => exec_datafusion_err!("{what}{}: {why}", path.display()),
         None => exec_datafusion_err!("{what}{}: {}", path.display(), first_line(&e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_reader_errors_in_column_names() {
+        let names = vec!["id".to_string(), "RA".to_string()];
+        let msg = "Error while parsing value 'abc' as type 'Float64' for column 1 at line 2500. Row data: '[r,abc]'";
+        assert_eq!(
+            csv_value_error(msg, &names).unwrap(),
+            "column 'RA' row 2500 (line 2501): 'abc' is not a Float64 like the rows before it"
+        );
+        assert!(csv_value_error("something else", &names).is_none());
+        assert!(csv_value_error(&msg.replace("column 1", "column 7"), &names).is_none());
     }
 }

@@ -24,18 +24,31 @@ pub async fn count(ctx: &crate::PzContext, sql: &str) -> Result<u64> {
         .unwrap_or(0.0) as u64)
 }
 
-/// How to read an input path: `HATS` (a catalog directory), `CSV` or `PARQUET`.
+/// How to read an input path: `HATS` (a catalog directory), `CSV` or `PARQUET` (a file by
+/// its extension; a directory by the files in it: CSV when it holds CSV files and no
+/// Parquet).
 pub fn input_kind(path: &Path) -> &'static str {
+    let is_csv = |p: &Path| p.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv"));
     if path.join("hats.properties").is_file()
         || path.join("properties").is_file()
         || path.join("catalog_info.json").is_file()
     {
         "HATS"
-    } else if path
-        .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("csv"))
-    {
+    } else if is_csv(path) {
         "CSV"
+    } else if path.is_dir() {
+        let files: Vec<PathBuf> = std::fs::read_dir(path)
+            .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
+            .unwrap_or_default();
+        let parquet = files.iter().any(|p| {
+            p.extension()
+                .is_some_and(|e| e.eq_ignore_ascii_case("parquet"))
+        });
+        if !parquet && files.iter().any(|p| is_csv(p)) {
+            "CSV"
+        } else {
+            "PARQUET"
+        }
     } else {
         "PARQUET"
     }

@@ -262,7 +262,7 @@ impl TsmConfig {
             }
             let t = schema.field_with_name(&c)?.data_type();
             // crossmatch takes positions in floating point; text that reads as numbers is
-            // made numbers (the row check above has vouched for every value).
+            // made numbers (check_rows, below, vouches for every value first).
             let cast = match std {
                 "ra" | "dec" => t != &DataType::Float64,
                 "z" | "z_err" => !t.is_numeric(),

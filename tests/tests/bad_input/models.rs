@@ -253,7 +253,7 @@ async fn options_outside_their_domains_fail_at_create_model() {
         ("knn", "mag_limits '-1,27,27,27,26,25'", "the limit of band 'u' (-1) must be a number in (0, 50]"),
         ("knn", "bands 'u,g,r,i,z,y,u'", "option bands lists 'u' twice"),
         ("knn", "nondetect_val '-99'", "nondetect_val -99 and unobserved_val -99 must be finite and differ by more than 0.02"),
-        ("knn", "nondetect_val 'inf'", "option nondetect_val must be a number"),
+        ("knn", "nondetect_val 'inf'", "option nondetect_val must be a finite number, got 'inf'"),
         ("knn", "magerr_template 'mag_{band}'", "mag_template and magerr_template are both 'mag_{band}'"),
     ];
     for (algo, options, words) in cases {

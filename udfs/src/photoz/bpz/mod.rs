@@ -468,51 +468,49 @@ impl Estimator for BpzModel {
             flux_sq: OnceLock::new(),
         };
         if prior_kind == "informed" {
-            {
-                // Each training galaxy's broad type: the best-fitting template at its
-                // spectroscopic redshift.
-                let types_of = model.prior.type_of_template();
-                let nz = env.grid.nz;
-                let (mut f, mut ef) = (vec![0.0; cfg.nbands()], vec![0.0; cfg.nbands()]);
-                let (mut fot, mut ftt) = (Vec::new(), Vec::new());
-                let (mut types, mut mags, mut zs) = (Vec::new(), Vec::new(), Vec::new());
-                for i in 0..training.photometry.n {
-                    let m = training.photometry.mags(i);
-                    let mref = m[cfg.ref_band];
-                    let z = training.redshift[i];
-                    if !cfg.usable(m)
-                        || cfg.is_nondetect(mref)
-                        || !(mmin..=mmax).contains(&mref)
-                        || z < env.grid.zmin
-                        || z > env.grid.zmax
-                    {
-                        continue;
-                    }
-                    fluxes(
-                        cfg,
-                        &model.zp_frac,
-                        mag_err_min,
-                        nondetect_err_max_mag,
-                        m,
-                        training.photometry.errs(i),
-                        &mut f,
-                        &mut ef,
-                    );
-                    model.chi2(nz, &f, &ef, &mut fot, &mut ftt);
-                    let iz = env.grid.nearest(z);
-                    let row = &fot[iz * nt..(iz + 1) * nt];
-                    let best = (0..nt)
-                        .min_by(|&a, &b| row[a].total_cmp(&row[b]))
-                        .unwrap_or(0);
-                    types.push(types_of[best]);
-                    mags.push(mref.max(model.prior.m0));
-                    zs.push(z);
+            // Each training galaxy's broad type: the best-fitting template at its
+            // spectroscopic redshift.
+            let types_of = model.prior.type_of_template();
+            let nz = env.grid.nz;
+            let (mut f, mut ef) = (vec![0.0; cfg.nbands()], vec![0.0; cfg.nbands()]);
+            let (mut fot, mut ftt) = (Vec::new(), Vec::new());
+            let (mut types, mut mags, mut zs) = (Vec::new(), Vec::new(), Vec::new());
+            for i in 0..training.photometry.n {
+                let m = training.photometry.mags(i);
+                let mref = m[cfg.ref_band];
+                let z = training.redshift[i];
+                if !cfg.usable(m)
+                    || cfg.is_nondetect(mref)
+                    || !(mmin..=mmax).contains(&mref)
+                    || z < env.grid.zmin
+                    || z > env.grid.zmax
+                {
+                    continue;
                 }
-                if types.is_empty() {
-                    return plan_err!("bpz: prior 'informed' found no training galaxy with a detected {} magnitude in [{mmin}, {mmax}]", cfg.bands[cfg.ref_band]);
-                }
-                model.prior = fit_prior(&hdfn, &types, &mags, &zs);
+                fluxes(
+                    cfg,
+                    &model.zp_frac,
+                    mag_err_min,
+                    nondetect_err_max_mag,
+                    m,
+                    training.photometry.errs(i),
+                    &mut f,
+                    &mut ef,
+                );
+                model.chi2(nz, &f, &ef, &mut fot, &mut ftt);
+                let iz = env.grid.nearest(z);
+                let row = &fot[iz * nt..(iz + 1) * nt];
+                let best = (0..nt)
+                    .min_by(|&a, &b| row[a].total_cmp(&row[b]))
+                    .unwrap_or(0);
+                types.push(types_of[best]);
+                mags.push(mref.max(model.prior.m0));
+                zs.push(z);
             }
+            if types.is_empty() {
+                return plan_err!("bpz: prior 'informed' found no training galaxy with a detected {} magnitude in [{mmin}, {mmax}]", cfg.bands[cfg.ref_band]);
+            }
+            model.prior = fit_prior(&hdfn, &types, &mags, &zs);
         }
         Ok(model)
     }
