@@ -81,7 +81,8 @@ pub struct TrainingSet {
     /// Every column of the SELECT, in order.
     pub columns: Vec<String>,
     pub features: Vec<Feature>,
-    /// SHA-256 over the feature and redshift values as read.
+    /// SHA-256 over the feature and redshift values, rows in the order of their values (the
+    /// same training rows give the same checksum however they arrive).
     pub checksum: String,
 }
 
@@ -102,7 +103,25 @@ impl TrainingSet {
             );
         };
         let n_all = values.first().map(|v| v.len()).unwrap_or(0);
-        let keep: Vec<usize> = (0..n_all).filter(|&i| values[zi][i].is_finite()).collect();
+        let mut keep: Vec<usize> = (0..n_all).filter(|&i| values[zi][i].is_finite()).collect();
+        // The rows in an order of their values, not of their arrival: a SELECT over a join or
+        // over many partitions yields its rows in whatever order the threads finish, and the
+        // estimators' held-out splits and bagging draw by row position. Rows that compare
+        // equal hold the same values in every column a model reads, so their order is moot.
+        let used: Vec<&[f64]> = std::iter::once(zi)
+            .chain(
+                features
+                    .iter()
+                    .filter_map(|f| columns.iter().position(|c| *c == f.column)),
+            )
+            .map(|ci| values[ci].as_slice())
+            .collect();
+        keep.sort_unstable_by(|&a, &b| {
+            used.iter()
+                .map(|col| col[a].total_cmp(&col[b]))
+                .find(|o| o.is_ne())
+                .unwrap_or(std::cmp::Ordering::Equal)
+        });
         let mut phot = Photometry::new(keep.len(), cfg.nbands());
         let mut hasher = Sha256::new();
         for f in &features {
@@ -751,6 +770,45 @@ mod tests {
 
     fn payload(bytes: &[u8]) -> &[u8] {
         &bytes[HEADER_LEN + CHECKSUM_LEN..]
+    }
+
+    #[test]
+    fn informing_does_not_depend_on_the_order_of_the_rows() {
+        // A SELECT over a join or many partitions gives its rows in any order; the held-out
+        // splits (k-NN, FlexZBoost) must not follow it.
+        let (names, cols) = columns(600, 5);
+        let perm = crate::photoz::rng::permutation(600, 99);
+        let shuffled: Vec<Vec<f64>> = cols
+            .iter()
+            .map(|c| perm.iter().map(|&i| c[i]).collect())
+            .collect();
+        for algorithm in [Algorithm::Knn, Algorithm::FlexZBoost] {
+            let a = Model::inform(
+                "m",
+                algorithm,
+                BTreeMap::new(),
+                names.clone(),
+                cols.clone(),
+                "t",
+                None,
+            )
+            .unwrap();
+            let b = Model::inform(
+                "m",
+                algorithm,
+                BTreeMap::new(),
+                names.clone(),
+                shuffled.clone(),
+                "t",
+                None,
+            )
+            .unwrap();
+            assert_eq!(a.body, b.body, "{algorithm:?}");
+            assert_eq!(
+                a.provenance.training_checksum,
+                b.provenance.training_checksum
+            );
+        }
     }
 
     #[test]
