@@ -4,7 +4,9 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::catalog::CatalogProviderList;
 use datafusion::common::Result;
+use datafusion::execution::session_state::{SessionState, SessionStateBuilder};
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::sql::parser::Statement;
 
@@ -26,16 +28,48 @@ pub struct PzContext {
     pub data_dir: Option<DataDir>,
     /// Registrations that could not be restored, one line each.
     pub warnings: Vec<String>,
+    /// The session's catalogs without the URL-table layer over them: only what was
+    /// registered (see [`PzContext::registered_only_state`]).
+    registered: Arc<dyn CatalogProviderList>,
 }
 
 impl PzContext {
     /// A context with no persistence.
     pub fn ephemeral() -> Self {
+        Self::from_state(crate::session_state(SessionConfig::new()), None)
+    }
+
+    /// A context over `state`, with file and URL names usable as tables (`FROM 'x.parquet'`).
+    pub fn from_state(state: SessionState, data_dir: Option<DataDir>) -> Self {
+        let registered = Arc::clone(state.catalog_list());
         PzContext {
-            ctx: crate::session_context(),
-            data_dir: None,
+            ctx: SessionContext::new_with_state(state).enable_url_table(),
+            data_dir,
             warnings: Vec::new(),
+            registered,
         }
+    }
+
+    /// The session's state where a name in `FROM` finds only registered tables and views,
+    /// never a file or URL: what a caller who may only read what an admin registered plans
+    /// with.
+    pub fn registered_only_state(&self) -> SessionState {
+        SessionStateBuilder::new_from_existing(self.ctx.state())
+            .with_catalog_list(Arc::clone(&self.registered))
+            .build()
+    }
+
+    /// True when `table` names a registered table or view (not a file or URL).
+    pub fn is_registered(&self, table: &datafusion::common::TableReference) -> bool {
+        let state = self.ctx.state();
+        let opts = state.config_options();
+        let resolved = table
+            .clone()
+            .resolve(&opts.catalog.default_catalog, &opts.catalog.default_schema);
+        self.registered
+            .catalog(&resolved.catalog)
+            .and_then(|c| c.schema(&resolved.schema))
+            .is_some_and(|s| s.table_exist(&resolved.table))
     }
 
     /// A context whose registered tables live in `data_dir`; tables registered before are
@@ -45,7 +79,9 @@ impl PzContext {
     }
 
     pub async fn open_with_config(data_dir: DataDir, config: SessionConfig) -> Result<Self> {
-        let ctx = SessionContext::new_with_state(crate::session_state(config)).enable_url_table();
+        let state = crate::session_state(config);
+        let registered = Arc::clone(state.catalog_list());
+        let ctx = SessionContext::new_with_state(state).enable_url_table();
         let mut warnings = Vec::new();
         let models = crate::model_registry(&ctx.state());
         for (path, bytes) in data_dir.model_files() {
@@ -80,10 +116,32 @@ impl PzContext {
                 warnings.push(format!("table '{name}' could not be restored: {e}"));
             }
         }
+        // Views after the tables they read; a view of a view waits for a later round.
+        let mut pending: Vec<(String, String)> = data_dir.views()?.into_iter().collect();
+        loop {
+            let before = pending.len();
+            let mut failed = Vec::new();
+            for (name, ddl) in pending {
+                if let Err(e) = ctx.sql(&ddl).await {
+                    failed.push((name, ddl, e));
+                }
+            }
+            if failed.is_empty() {
+                break;
+            }
+            if failed.len() == before {
+                for (name, _, e) in failed {
+                    warnings.push(format!("view '{name}' could not be restored: {e}"));
+                }
+                break;
+            }
+            pending = failed.into_iter().map(|(n, d, _)| (n, d)).collect();
+        }
         Ok(PzContext {
             ctx,
             data_dir: Some(data_dir),
             warnings,
+            registered,
         })
     }
 
@@ -215,6 +273,8 @@ impl PzContext {
             _ => None,
         };
         let dropped = pz_sql::dropped_tables(&stmt);
+        let dropped_views = pz_sql::dropped_views(&stmt);
+        let view = pz_sql::created_view(&stmt);
         let mut state = self.ctx.state();
         // Tables named inside crossmatch()/photoz_table() are found before planning, which
         // cannot wait for them.
@@ -239,6 +299,12 @@ impl PzContext {
             }
             for name in dropped {
                 dd.forget_table(&name)?;
+            }
+            if let Some((name, ddl)) = view {
+                dd.remember_view(&name, &ddl)?;
+            }
+            for name in dropped_views {
+                dd.forget_view(&name)?;
             }
         }
         Ok(StatementOutcome { schema, batches })

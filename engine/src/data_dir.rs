@@ -18,6 +18,9 @@ pub struct DataDir {
 struct CatalogFile {
     /// Table name → the DDL that recreates it.
     tables: BTreeMap<String, String>,
+    /// View name → its `CREATE VIEW` statement; restored after the tables they read.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    views: BTreeMap<String, String>,
 }
 
 impl DataDir {
@@ -67,6 +70,26 @@ impl DataDir {
     pub fn forget_table(&self, name: &str) -> Result<bool> {
         let mut c = self.load()?;
         let had = c.tables.remove(name).is_some();
+        if had {
+            self.save(&c)?;
+        }
+        Ok(had)
+    }
+
+    /// Registered views: name → `CREATE VIEW` statement.
+    pub fn views(&self) -> Result<BTreeMap<String, String>> {
+        Ok(self.load()?.views)
+    }
+
+    pub fn remember_view(&self, name: &str, ddl: &str) -> Result<()> {
+        let mut c = self.load()?;
+        c.views.insert(name.to_string(), ddl.to_string());
+        self.save(&c)
+    }
+
+    pub fn forget_view(&self, name: &str) -> Result<bool> {
+        let mut c = self.load()?;
+        let had = c.views.remove(name).is_some();
         if had {
             self.save(&c)?;
         }

@@ -64,16 +64,37 @@ pub fn parse_pz_statements(sql: &str) -> Result<Vec<PzStatement>> {
 
 /// Table names a `DROP TABLE` statement removes (empty for anything else).
 pub fn dropped_tables(stmt: &Statement) -> Vec<String> {
+    dropped(stmt, ObjectType::Table)
+}
+
+/// View names a `DROP VIEW` statement removes (empty for anything else).
+pub fn dropped_views(stmt: &Statement) -> Vec<String> {
+    dropped(stmt, ObjectType::View)
+}
+
+fn dropped(stmt: &Statement, kind: ObjectType) -> Vec<String> {
     match stmt {
         Statement::Statement(s) => match s.as_ref() {
             SqlStatement::Drop {
-                object_type: ObjectType::Table,
-                names,
-                ..
-            } => names.iter().map(|n| n.to_string()).collect(),
+                object_type, names, ..
+            } if *object_type == kind => names.iter().map(|n| n.to_string()).collect(),
             _ => Vec::new(),
         },
         _ => Vec::new(),
+    }
+}
+
+/// The name and statement of a `CREATE [OR REPLACE] VIEW` that outlives the session (not
+/// `TEMPORARY`), as it is kept in the data directory.
+pub fn created_view(stmt: &Statement) -> Option<(String, String)> {
+    match stmt {
+        Statement::Statement(s) => match s.as_ref() {
+            SqlStatement::CreateView(v) if !v.temporary => {
+                Some((v.name.to_string(), s.to_string()))
+            }
+            _ => None,
+        },
+        _ => None,
     }
 }
 

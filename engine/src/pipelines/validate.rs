@@ -19,7 +19,6 @@ use datafusion::catalog::{
 };
 use datafusion::common::{exec_datafusion_err, plan_err, Result};
 use datafusion::execution::session_state::SessionStateBuilder;
-use datafusion::prelude::SessionContext;
 use pz_udfs::metrics::pdf_arg::{clean, normalise, Excluded, GridSource, PdfColumn};
 use pz_udfs::photoz::grid::ZGrid;
 use serde::Serialize;
@@ -206,11 +205,7 @@ fn private_session(ctx: &PzContext) -> Result<PzContext> {
     let state = SessionStateBuilder::new_from_existing(state)
         .with_catalog_list(Arc::new(list))
         .build();
-    Ok(PzContext {
-        ctx: SessionContext::new_with_state(state).enable_url_table(),
-        data_dir: None,
-        warnings: Vec::new(),
-    })
+    Ok(PzContext::from_state(state, None))
 }
 
 /// Rows of a query with every column read as f64 (null → None).
