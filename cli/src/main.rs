@@ -7,6 +7,7 @@ mod crc;
 mod demo;
 mod error;
 mod output;
+mod serve;
 mod sql;
 mod tsm;
 mod validate;
@@ -47,6 +48,8 @@ enum Command {
     /// Benchmarks of whole jobs.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
+    /// Serve the data directory's tables, views and models over Arrow Flight and Flight SQL.
+    Serve(serve::ServeArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -152,6 +155,7 @@ fn main() -> ExitCode {
             Command::CombineRedshifts(args) => crc::run(args).await,
             Command::Validate(args) => validate::run(args, &cli.data_dir).await,
             Command::Bench(cmd) => bench::run(cmd).await,
+            Command::Serve(args) => serve::run(args, &cli.data_dir).await,
         }
     });
     match result {

@@ -1,5 +1,27 @@
-//! Arrow Flight + Flight SQL service for pz (Python/Jupyter clients through pyarrow and ADBC,
-//! Rubin Science Platform federation). Not written yet: the crate fixes its place in the
-//! dependency graph (flight-server → engine) and its arrow-flight version.
+//! Arrow Flight and Flight SQL for pz: the tables, views and models of a data directory,
+//! served to the clients people install from PyPI (`adbc_driver_flightsql`, `pyarrow.flight`)
+//! with no pz-specific code on their side.
+//!
+//! The parts, each testable alone:
+//! - [`flight`]: the gRPC service clients talk to: authentication, one log line per request,
+//!   plain Flight (SQL tickets, `ListFlights`, path descriptors), Flight SQL handed on;
+//! - [`flight_sql`]: Flight SQL's commands, in and out;
+//! - [`backend`]: planning and running statements for a caller, listing tables;
+//! - [`policy`]: what a caller who is not an admin may run;
+//! - [`auth`]: credentials to principals; [`handle`]: self-contained handles and tickets;
+//! - [`error`]: the one error type and its gRPC codes; [`server`]: binding and stopping.
 
+pub mod auth;
+pub mod backend;
+pub mod error;
+pub mod flight;
+pub mod flight_sql;
+pub mod handle;
+pub mod log;
+pub mod policy;
+pub mod server;
+
+pub use auth::{AnonymousOnly, Authenticator, Principal};
+pub use error::ServeError;
 pub use pz_engine::PZ_VERSION;
+pub use server::{BoundServer, ServeConfig};

@@ -1,0 +1,91 @@
+//! `pz serve`: the data directory's session over Arrow Flight and Flight SQL.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use pz_engine::{DataDir, PzContext};
+use pz_flight_server::{AnonymousOnly, BoundServer, ServeConfig};
+
+use crate::error::CliError;
+
+#[derive(clap::Args, Debug)]
+pub struct ServeArgs {
+    /// Address to listen on; port 0 picks a free one (the first line printed says which).
+    #[arg(long, default_value = "127.0.0.1:50051", value_name = "HOST:PORT")]
+    listen: SocketAddr,
+    /// Serve callers that send no credentials, as the read-only user 'anonymous'.
+    #[arg(long)]
+    allow_anonymous: bool,
+}
+
+pub async fn run(args: &ServeArgs, data_dir: &Option<PathBuf>) -> Result<(), CliError> {
+    if !args.allow_anonymous {
+        // Users and tokens (pz user / pz token) are not built yet: without them the only
+        // callers a server can tell apart are anonymous ones.
+        return Err(CliError::Usage(
+            "pz serve: this pz has no user database yet, so it can only serve anonymous readers: pass --allow-anonymous".into(),
+        ));
+    }
+    init_logging();
+    let dir = crate::resolve_data_dir(data_dir)?;
+    let ctx = PzContext::open(DataDir::new(dir)).await?;
+    for w in &ctx.warnings {
+        eprintln!("warning: {w}");
+    }
+    let auth = Arc::new(AnonymousOnly {
+        allow_anonymous: args.allow_anonymous,
+    });
+    let config = ServeConfig {
+        listen: args.listen,
+        ..ServeConfig::default()
+    };
+    let server = BoundServer::bind(Arc::new(ctx), auth, config)
+        .await
+        .map_err(|e| CliError::Usage(e.to_string()))?;
+    let addr = server
+        .local_addr()
+        .map_err(|e| CliError::Usage(e.to_string()))?;
+    // Scripts and tests read this line to learn the port.
+    println!("pz serve: listening on grpc://{addr}");
+    let _ = std::io::stdout().flush();
+    server
+        .serve(stop_signal())
+        .await
+        .map_err(|e| CliError::Usage(e.to_string()))?;
+    eprintln!("pz serve: stopped");
+    Ok(())
+}
+
+/// One line per request on standard error.
+fn init_logging() {
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .with_ansi(false)
+        .try_init();
+}
+
+/// Ctrl-C or SIGTERM.
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
