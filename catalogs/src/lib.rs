@@ -1,5 +1,5 @@
-//! Catalog storage for pz: HATS (HiPSCat) partitioned catalogs as DataFusion tables, and the
-//! writer that produces them.
+//! Catalog storage for pz: HATS (HiPSCat) partitioned catalogs as DataFusion tables, the
+//! writer that produces them, and the metadata database (users and tokens; products next).
 
 // Test code may use std's maths to make data; what pz computes uses `pz_udfs::math`.
 #![cfg_attr(test, allow(clippy::disallowed_methods))]
@@ -7,6 +7,7 @@
 pub mod config;
 pub mod hats;
 pub mod resolve;
+pub mod store;
 pub mod xmatch;
 
 pub use config::PzOptions;

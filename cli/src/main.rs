@@ -10,6 +10,7 @@ mod output;
 mod serve;
 mod sql;
 mod tsm;
+mod users;
 mod validate;
 
 use std::path::PathBuf;
@@ -26,6 +27,11 @@ struct Cli {
     /// Default: $PZ_DATA_DIR, else the platform's user data folder (e.g. ~/.local/share/pz).
     #[arg(long, global = true, value_name = "DIR")]
     data_dir: Option<PathBuf>,
+
+    /// The metadata database (users, tokens): `postgres://…`, or `sqlite://…`.
+    /// Default: $PZ_DATABASE_URL, else SQLite in the data directory (pz.sqlite).
+    #[arg(long, global = true, value_name = "URL", env = "PZ_DATABASE_URL")]
+    database_url: Option<String>,
 
     #[command(subcommand)]
     command: Command,
@@ -50,6 +56,12 @@ enum Command {
     Bench(bench::BenchCommand),
     /// Serve the data directory's tables, views and models over Arrow Flight and Flight SQL.
     Serve(serve::ServeArgs),
+    /// The users of `pz serve`.
+    #[command(subcommand)]
+    User(users::UserCommand),
+    /// API tokens of `pz serve` users.
+    #[command(subcommand)]
+    Token(users::TokenCommand),
 }
 
 #[derive(clap::Args, Debug)]
@@ -155,7 +167,9 @@ fn main() -> ExitCode {
             Command::CombineRedshifts(args) => crc::run(args).await,
             Command::Validate(args) => validate::run(args, &cli.data_dir).await,
             Command::Bench(cmd) => bench::run(cmd).await,
-            Command::Serve(args) => serve::run(args, &cli.data_dir).await,
+            Command::Serve(args) => serve::run(args, &cli.data_dir, &cli.database_url).await,
+            Command::User(cmd) => users::run_user(cmd, &cli.data_dir, &cli.database_url).await,
+            Command::Token(cmd) => users::run_token(cmd, &cli.data_dir, &cli.database_url).await,
         }
     });
     match result {

@@ -5,8 +5,10 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use pz_catalogs::store::MetadataStore;
 use pz_engine::{DataDir, PzContext};
-use pz_flight_server::{AnonymousOnly, BoundServer, ServeConfig};
+use pz_flight_server::store_auth::StoreAuthenticator;
+use pz_flight_server::{BoundServer, ServeConfig};
 
 use crate::error::CliError;
 
@@ -20,23 +22,21 @@ pub struct ServeArgs {
     allow_anonymous: bool,
 }
 
-pub async fn run(args: &ServeArgs, data_dir: &Option<PathBuf>) -> Result<(), CliError> {
-    if !args.allow_anonymous {
-        // Users and tokens (pz user / pz token) are not built yet: without them the only
-        // callers a server can tell apart are anonymous ones.
-        return Err(CliError::Usage(
-            "pz serve: this pz has no user database yet, so it can only serve anonymous readers: pass --allow-anonymous".into(),
-        ));
-    }
+pub async fn run(
+    args: &ServeArgs,
+    data_dir: &Option<PathBuf>,
+    database_url: &Option<String>,
+) -> Result<(), CliError> {
     init_logging();
     let dir = crate::resolve_data_dir(data_dir)?;
+    let store = MetadataStore::open_for(&dir, database_url.as_deref())
+        .await
+        .map_err(|e| CliError::Usage(e.to_string()))?;
     let ctx = PzContext::open(DataDir::new(dir)).await?;
     for w in &ctx.warnings {
         eprintln!("warning: {w}");
     }
-    let auth = Arc::new(AnonymousOnly {
-        allow_anonymous: args.allow_anonymous,
-    });
+    let auth = Arc::new(StoreAuthenticator::new(store, args.allow_anonymous));
     let config = ServeConfig {
         listen: args.listen,
         ..ServeConfig::default()

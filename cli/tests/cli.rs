@@ -27,7 +27,7 @@ fn help_explains_every_command() {
     let o = pz(dir.path(), &["--help"]);
     assert!(o.status.success());
     let text = stdout(&o);
-    for cmd in ["sql", "simulate", "demo", "bench", "--data-dir"] {
+    for cmd in ["sql", "simulate", "demo", "bench", "serve", "--data-dir"] {
         assert!(text.contains(cmd), "pz --help lacks {cmd}:\n{text}");
     }
     for (cmd, flags) in [
@@ -53,6 +53,7 @@ fn help_explains_every_command() {
             ],
         ),
         (vec!["bench", "scan"], vec!["--radius", "--lsdb-python"]),
+        (vec!["serve"], vec!["--listen", "--allow-anonymous"]),
     ] {
         let mut args = cmd.clone();
         args.push("--help");
@@ -268,4 +269,40 @@ fn demo_runs_on_the_embedded_sky() {
         "{}",
         stderr(&again)
     );
+}
+
+#[test]
+fn views_persist_after_the_tables_they_read() {
+    let work = tempfile::tempdir().unwrap();
+    let data = work.path().join("data");
+    let t = work.path().join("t.parquet");
+    let sql = |q: &str| {
+        let o = pz(&data, &["sql", "--format", "csv", "-c", q]);
+        assert!(o.status.success(), "{q}: {}", stderr(&o));
+        stdout(&o)
+    };
+    sql(&format!(
+        "COPY (SELECT value AS id FROM generate_series(1, 10)) TO '{}'",
+        t.display()
+    ));
+    // Named so that the views sort before the table, and one view reads the other.
+    sql(&format!(
+        "CREATE EXTERNAL TABLE zt STORED AS PARQUET LOCATION '{}';
+         CREATE VIEW a_small AS SELECT id FROM zt WHERE id <= 4;
+         CREATE VIEW a_smaller AS SELECT id FROM a_small WHERE id <= 2",
+        t.display()
+    ));
+    assert_eq!(
+        sql("SELECT (SELECT count(*) FROM a_small) AS s, (SELECT count(*) FROM a_smaller) AS ss"),
+        "s,ss\n4,2\n"
+    );
+    sql("DROP VIEW a_smaller");
+    let o = pz(&data, &["sql", "-c", "SELECT * FROM a_smaller"]);
+    assert!(!o.status.success());
+    assert!(
+        !stderr(&o).contains("could not be restored"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(sql("SELECT count(*) AS n FROM a_small"), "n\n4\n");
 }

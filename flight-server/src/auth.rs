@@ -89,38 +89,6 @@ pub fn parse_authorization(value: &str) -> Result<Credentials, ServeError> {
     )))
 }
 
-/// Serves everyone as [`Principal::anonymous`] when `allow_anonymous`, and no one else:
-/// the authenticator of a server that has no user database.
-#[derive(Debug, Clone)]
-pub struct AnonymousOnly {
-    pub allow_anonymous: bool,
-}
-
-#[tonic::async_trait]
-impl Authenticator for AnonymousOnly {
-    async fn login(&self, user: &str, _secret: &str) -> Result<(Principal, String), ServeError> {
-        Err(ServeError::Unauthenticated(format!(
-            "unknown user '{user}': this server has no users (it serves anonymous readers only)"
-        )))
-    }
-
-    async fn bearer(&self, _token: &str) -> Result<Principal, ServeError> {
-        Err(ServeError::Unauthenticated(
-            "unknown token: this server has no users (it serves anonymous readers only)".into(),
-        ))
-    }
-
-    fn anonymous(&self) -> Result<Principal, ServeError> {
-        if self.allow_anonymous {
-            Ok(Principal::anonymous())
-        } else {
-            Err(ServeError::Unauthenticated(
-                "no credentials: send 'authorization: Bearer <token>' or a Basic handshake".into(),
-            ))
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

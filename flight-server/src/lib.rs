@@ -8,7 +8,8 @@
 //! - [`flight_sql`]: Flight SQL's commands, in and out;
 //! - [`backend`]: planning and running statements for a caller, listing tables;
 //! - [`policy`]: what a caller who is not an admin may run;
-//! - [`auth`]: credentials to principals; [`handle`]: self-contained handles and tickets;
+//! - [`auth`]: credentials to principals ([`store_auth`]: users and tokens of the metadata
+//!   database); [`handle`]: self-contained handles and tickets;
 //! - [`error`]: the one error type and its gRPC codes; [`server`]: binding and stopping.
 
 pub mod auth;
@@ -20,8 +21,9 @@ pub mod handle;
 pub mod log;
 pub mod policy;
 pub mod server;
+pub mod store_auth;
 
-pub use auth::{AnonymousOnly, Authenticator, Principal};
+pub use auth::{Authenticator, Principal};
 pub use error::ServeError;
 pub use pz_engine::PZ_VERSION;
 pub use server::{BoundServer, ServeConfig};
