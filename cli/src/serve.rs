@@ -20,6 +20,15 @@ pub struct ServeArgs {
     /// Serve callers that send no credentials, as the read-only user 'anonymous'.
     #[arg(long)]
     allow_anonymous: bool,
+    /// Memory one query may use (its own pool; operators that can spill do): e.g. 4GiB.
+    #[arg(long, default_value = "4GiB", value_parser = pz_flight_server::limits::parse_bytes)]
+    query_memory: usize,
+    /// Wall time one query may run: e.g. 10m, 1h.
+    #[arg(long, default_value = "1h", value_parser = crate::users::parse_lifetime)]
+    query_timeout: std::time::Duration,
+    /// Queries one user may run at once.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u64).range(1..))]
+    max_queries_per_user: u64,
 }
 
 pub async fn run(
@@ -39,6 +48,11 @@ pub async fn run(
     let auth = Arc::new(StoreAuthenticator::new(store, args.allow_anonymous));
     let config = ServeConfig {
         listen: args.listen,
+        limits: pz_flight_server::Limits {
+            query_memory_bytes: Some(args.query_memory),
+            query_time: Some(args.query_timeout),
+            queries_per_user: Some(args.max_queries_per_user as usize),
+        },
         ..ServeConfig::default()
     };
     let server = BoundServer::bind(Arc::new(ctx), auth, config)

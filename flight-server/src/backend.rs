@@ -19,6 +19,7 @@ use pz_sql::PzStatement;
 
 use crate::auth::Principal;
 use crate::error::ServeError;
+use crate::limits::{self, Admission, Limits};
 use crate::policy;
 
 /// What planning a statement told.
@@ -86,11 +87,17 @@ pub trait QueryBackend: Send + Sync + 'static {
 /// [`QueryBackend`] over a pz session.
 pub struct PzBackend {
     ctx: Arc<PzContext>,
+    limits: Limits,
+    admission: Admission,
 }
 
 impl PzBackend {
-    pub fn new(ctx: Arc<PzContext>) -> Self {
-        PzBackend { ctx }
+    pub fn new(ctx: Arc<PzContext>, limits: Limits) -> Self {
+        PzBackend {
+            ctx,
+            limits,
+            admission: Admission::default(),
+        }
     }
 
     fn one_statement(sql: &str) -> Result<PzStatement, ServeError> {
@@ -116,11 +123,12 @@ impl PzBackend {
         ),
         ServeError,
     > {
-        let mut state = if who.admin {
+        let state = if who.admin {
             self.ctx.ctx.state()
         } else {
             self.ctx.registered_only_state()
         };
+        let mut state = limits::with_memory_limit(state, self.limits.query_memory_bytes)?;
         pz_catalogs::resolve::resolve_table_function_inputs(&mut state, &stmt).await?;
         let plan = state.statement_to_plan(stmt).await?;
         Ok((state, plan))
@@ -234,6 +242,9 @@ impl QueryBackend for PzBackend {
         let PzStatement::Sql(stmt) = stmt else {
             return Err(ServeError::Internal("a query that is not SQL".into()));
         };
+        let permit = self
+            .admission
+            .admit(&who.user, self.limits.queries_per_user)?;
         let (state, plan) = self.plan(who, stmt).await?;
         let plan = match parameters {
             Some(p) => plan.with_param_values(p)?,
@@ -243,7 +254,10 @@ impl QueryBackend for PzBackend {
         // in nullability, and the encoder re-stamps every batch with the announced one.
         let schema = Arc::new(plan.schema().as_arrow().clone());
         let stream = DataFrame::new(state, plan).execute_stream().await?;
-        Ok((schema, stream))
+        Ok((
+            schema,
+            limits::bounded(stream, self.limits.query_time, permit),
+        ))
     }
 
     fn catalogs(&self) -> Vec<String> {

@@ -49,6 +49,19 @@ impl ServeError {
     pub fn invalid(msg: impl Into<String>) -> Self {
         ServeError::InvalidArgument(msg.into())
     }
+
+    fn of_code(code: Code, msg: String) -> Self {
+        match code {
+            Code::NotFound => ServeError::NotFound(msg),
+            Code::PermissionDenied => ServeError::PermissionDenied(msg),
+            Code::Unauthenticated => ServeError::Unauthenticated(msg),
+            Code::ResourceExhausted => ServeError::ResourceExhausted(msg),
+            Code::DeadlineExceeded => ServeError::DeadlineExceeded(msg),
+            Code::Unimplemented => ServeError::Unimplemented(msg),
+            Code::Internal => ServeError::Internal(msg),
+            _ => ServeError::InvalidArgument(msg),
+        }
+    }
 }
 
 impl From<ServeError> for Status {
@@ -79,6 +92,10 @@ impl From<DataFusionError> for ServeError {
     /// By the class of the innermost error; the message is the whole chain, as DataFusion
     /// prints it (context such as the file or column included).
     fn from(e: DataFusionError) -> Self {
+        // A ServeError carried through a stream (a limit reached) keeps its class and words.
+        if let Some(inner) = carried(&e) {
+            return ServeError::of_code(inner.code(), inner.to_string());
+        }
         let message = e.to_string();
         match class_of(&e) {
             Code::NotFound => ServeError::NotFound(message),
@@ -87,6 +104,15 @@ impl From<DataFusionError> for ServeError {
             Code::Internal => ServeError::Internal(message),
             _ => ServeError::InvalidArgument(message),
         }
+    }
+}
+
+fn carried(e: &DataFusionError) -> Option<&ServeError> {
+    match e {
+        DataFusionError::External(inner) => inner.downcast_ref::<ServeError>(),
+        DataFusionError::Context(_, inner) => carried(inner),
+        DataFusionError::Shared(inner) => carried(inner),
+        _ => None,
     }
 }
 

@@ -7,7 +7,8 @@
 //!   plain Flight (SQL tickets, `ListFlights`, path descriptors), Flight SQL handed on;
 //! - [`flight_sql`]: Flight SQL's commands, in and out;
 //! - [`backend`]: planning and running statements for a caller, listing tables;
-//! - [`policy`]: what a caller who is not an admin may run;
+//! - [`policy`]: what a caller who is not an admin may run; [`limits`]: what one query may
+//!   take;
 //! - [`auth`]: credentials to principals ([`store_auth`]: users and tokens of the metadata
 //!   database); [`handle`]: self-contained handles and tickets;
 //! - [`error`]: the one error type and its gRPC codes; [`server`]: binding and stopping.
@@ -18,6 +19,7 @@ pub mod error;
 pub mod flight;
 pub mod flight_sql;
 pub mod handle;
+pub mod limits;
 pub mod log;
 pub mod policy;
 pub mod server;
@@ -25,5 +27,6 @@ pub mod store_auth;
 
 pub use auth::{Authenticator, Principal};
 pub use error::ServeError;
+pub use limits::Limits;
 pub use pz_engine::PZ_VERSION;
 pub use server::{BoundServer, ServeConfig};

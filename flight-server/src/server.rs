@@ -14,6 +14,7 @@ use crate::backend::PzBackend;
 use crate::error::ServeError;
 use crate::flight::PzFlightService;
 use crate::flight_sql::FlightSqlProtocol;
+use crate::limits::Limits;
 
 /// How a server is run.
 #[derive(Debug, Clone)]
@@ -25,6 +26,7 @@ pub struct ServeConfig {
     /// After a stop is asked for, how long running requests may take to end before they
     /// are cancelled.
     pub grace: Duration,
+    pub limits: Limits,
 }
 
 impl Default for ServeConfig {
@@ -33,6 +35,7 @@ impl Default for ServeConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 50051)),
             max_message_bytes: 256 << 20,
             grace: Duration::from_secs(5),
+            limits: Limits::default(),
         }
     }
 }
@@ -56,7 +59,8 @@ impl BoundServer {
             .map_err(|e| {
                 ServeError::Internal(format!("cannot listen on {}: {e}", config.listen))
             })?;
-        let protocol = FlightSqlProtocol::new(Arc::new(PzBackend::new(ctx)), auth)?;
+        let protocol =
+            FlightSqlProtocol::new(Arc::new(PzBackend::new(ctx, config.limits.clone())), auth)?;
         Ok(BoundServer {
             listener,
             service: PzFlightService::new(Arc::new(protocol)),

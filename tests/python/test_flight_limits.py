@@ -1,0 +1,114 @@
+"""Limits of `pz serve`: a query past its memory or time ends with ResourceExhausted or
+DeadlineExceeded, a user runs at most so many queries at once, a client that goes away
+stops its query, and the server keeps serving everyone.
+
+Run by cli/tests/serve_clients.rs with PZ_BIN set.
+"""
+
+import os
+import signal
+import subprocess
+import threading
+import time
+
+import pyarrow as pa
+import pyarrow.flight as flight
+import pytest
+
+PZ = os.environ["PZ_BIN"]
+ROWS = 4_000_000
+
+
+def pz(work, data, *args):
+    r = subprocess.run(
+        [PZ, "--data-dir", str(data), *args], cwd=work, capture_output=True, text=True
+    )
+    assert r.returncode == 0, f"pz {args}: {r.stderr}"
+    return r.stdout
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    work = tmp_path_factory.mktemp("serve-limits")
+    data = work / "data"
+    pz(work, data, "sql", "-c", f"""
+        COPY (SELECT value AS id, CAST(value AS DOUBLE) AS x FROM generate_series(1, {ROWS}))
+          TO '{work}/ids.parquet';
+        CREATE EXTERNAL TABLE ids STORED AS PARQUET LOCATION '{work}/ids.parquet';
+    """)
+    proc = subprocess.Popen(
+        [PZ, "--data-dir", str(data), "serve", "--listen", "127.0.0.1:0", "--allow-anonymous",
+         "--query-memory", "32MiB", "--query-timeout", "4s", "--max-queries-per-user", "2"],
+        cwd=work, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    line = proc.stdout.readline()
+    logs = []
+    threading.Thread(target=lambda: logs.extend(proc.stderr), daemon=True).start()
+    assert line.startswith("pz serve: listening on grpc://"), line
+    yield {"uri": line.strip().split(" on ", 1)[1], "logs": logs, "proc": proc}
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=60) == 0
+
+
+def query(server, sql):
+    return flight.FlightClient(server["uri"]).do_get(flight.Ticket(sql.encode())).read_all()
+
+
+def still_serves(server):
+    assert query(server, "SELECT count(*) AS n FROM ids").column("n").to_pylist() == [ROWS]
+
+
+def test_a_query_past_its_memory_is_stopped(server):
+    # A hash join's build side cannot spill: 4 M keys are far more than 32 MiB.
+    with pytest.raises(pa.ArrowException) as e:
+        query(server, "SELECT count(*) FROM ids a JOIN ids b ON a.id = b.id")
+    assert "Resources exhausted" in str(e.value), str(e.value)
+    assert any('outcome=ResourceExhausted' in l for l in server["logs"]), server["logs"][-3:]
+    still_serves(server)
+
+
+def test_a_query_past_its_time_is_stopped(server):
+    # 4 billion rows streamed: far more than 4 s of work.
+    sql = "SELECT a.id, g.value FROM generate_series(1, 1000) g CROSS JOIN ids a"
+    t0 = time.monotonic()
+    with pytest.raises(flight.FlightTimedOutError) as e:
+        query(server, sql)
+    assert "time limit of 4 s" in str(e.value), str(e.value)
+    assert time.monotonic() - t0 < 30
+    assert any(sql in l and "outcome=DeadlineExceeded" in l for l in server["logs"]), server["logs"][-3:]
+    still_serves(server)
+
+
+def test_a_user_runs_at_most_two_queries_at_once(server):
+    client = flight.FlightClient(server["uri"])
+    held = [client.do_get(flight.Ticket(b"SELECT * FROM ids")) for _ in range(2)]
+    for r in held:
+        r.read_chunk()  # both are running
+    with pytest.raises(pa.ArrowException) as e:
+        client.do_get(flight.Ticket(b"SELECT * FROM ids")).read_all()
+    assert "already runs 2 queries" in str(e.value), str(e.value)
+    for r in held:
+        r.cancel()
+    del held
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            still_serves(server)
+            break
+        except pa.ArrowException:
+            assert time.monotonic() < deadline, "the cancelled queries still hold their slots"
+            time.sleep(0.2)
+
+
+def test_a_client_that_goes_away_stops_its_query(server):
+    sql = "SELECT a.id, g.value FROM generate_series(1, 1000) g CROSS JOIN ids a"
+    client = flight.FlightClient(server["uri"])
+    reader = client.do_get(flight.Ticket(sql.encode()))
+    reader.read_chunk()
+    reader.cancel()
+    client.close()
+    deadline = time.monotonic() + 20
+    while not any(sql in l and "outcome=cancelled" in l for l in server["logs"]):
+        assert time.monotonic() < deadline, server["logs"][-3:]
+        time.sleep(0.2)
+    still_serves(server)
