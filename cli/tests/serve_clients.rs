@@ -1,5 +1,5 @@
 //! `pz serve` against the real Flight SQL clients from PyPI (ADBC's driver and
-//! pyarrow.flight): runs tests/python/test_flight.py with pytest in the test environment
+//! pyarrow.flight): runs tests/python/test_flight*.py with pytest in the test environment
 //! `.ci/run` makes (`.venv-test`, or `PZ_TEST_PYTHON`). They are real clients, so the test
 //! does not skip when they are missing: it fails and says how to get them.
 
@@ -36,6 +36,8 @@ fn adbc_and_pyarrow_flight_clients() {
             "-p",
             "no:cacheprovider",
             "tests/python/test_flight.py",
+            "tests/python/test_flight_auth.py",
+            "tests/python/test_flight_limits.py",
         ])
         .current_dir(workspace_root())
         .env("PZ_BIN", env!("CARGO_BIN_EXE_pz"))
