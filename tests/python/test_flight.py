@@ -5,12 +5,8 @@ Run by cli/tests/serve_clients.rs (PZ_BIN is the pz binary under test); the serv
 separate process on loopback over a mock sky made by `pz simulate`.
 """
 
-import os
 import pathlib
 import random
-import signal
-import subprocess
-import threading
 
 import adbc_driver_flightsql.dbapi as flight_sql
 import adbc_driver_manager
@@ -18,20 +14,13 @@ import pyarrow as pa
 import pyarrow.flight as flight
 import pytest
 
-PZ = os.environ["PZ_BIN"]
+import pz_serve
+from pz_serve import pz
 OBJECTS = 20_000
 BIG_ROWS = 5_000_000
 FEATURES = ", ".join(
     [f"mag_{b}" for b in "ugrizy"] + [f"magerr_{b}" for b in "ugrizy"]
 )
-
-
-def pz(work, data, *args):
-    r = subprocess.run(
-        [PZ, "--data-dir", str(data), *args], cwd=work, capture_output=True, text=True
-    )
-    assert r.returncode == 0, f"pz {args}: {r.stderr}"
-    return r.stdout
 
 
 def pz_value(work, data, sql):
@@ -40,27 +29,9 @@ def pz_value(work, data, sql):
     return out.strip().splitlines()[-1]
 
 
-class Server:
+class Server(pz_serve.Server):
     def __init__(self, work, data):
-        self.work, self.data = work, data
-        self.logs = []
-        self.proc = subprocess.Popen(
-            [PZ, "--data-dir", str(data), "serve", "--listen", "127.0.0.1:0", "--allow-anonymous"],
-            cwd=work,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        self.first_line = self.proc.stdout.readline()
-        threading.Thread(target=self._drain, daemon=True).start()
-        assert self.first_line.startswith("pz serve: listening on grpc://"), (
-            self.first_line + "".join(self.logs)
-        )
-        self.uri = self.first_line.strip().split(" on ", 1)[1]
-
-    def _drain(self):
-        for line in self.proc.stderr:
-            self.logs.append(line)
+        super().__init__(work, data, "--allow-anonymous")
 
     def adbc(self):
         return flight_sql.connect(self.uri)
@@ -99,9 +70,7 @@ def server(tmp_path_factory):
     )
     s = Server(work, data)
     yield s
-    s.proc.send_signal(signal.SIGTERM)
-    assert s.proc.wait(timeout=60) == 0, "".join(s.logs[-20:])
-    assert any("pz serve: stopped" in line for line in s.logs), "".join(s.logs[-20:])
+    s.stop()
 
 
 # ---------------------------------------------------------------- ADBC (DBAPI)

@@ -4,10 +4,6 @@ make them, `pz serve` (no anonymous access) checks them on every call.
 Run by cli/tests/serve_clients.rs with PZ_BIN set.
 """
 
-import os
-import signal
-import subprocess
-import threading
 import time
 
 import adbc_driver_flightsql.dbapi as flight_sql
@@ -16,15 +12,8 @@ import pyarrow as pa
 import pyarrow.flight as flight
 import pytest
 
-PZ = os.environ["PZ_BIN"]
-
-
-def pz(work, data, *args):
-    r = subprocess.run(
-        [PZ, "--data-dir", str(data), *args], cwd=work, capture_output=True, text=True
-    )
-    assert r.returncode == 0, f"pz {args}: {r.stderr}"
-    return r.stdout
+import pz_serve
+from pz_serve import pz
 
 
 @pytest.fixture(scope="module")
@@ -48,19 +37,10 @@ def server(tmp_path_factory):
     users = pz(work, data, "user", "list")
     assert "root,true," in users and "ann,false,desc," in users, users
 
-    proc = subprocess.Popen(
-        [PZ, "--data-dir", str(data), "serve", "--listen", "127.0.0.1:0"],
-        cwd=work, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
-    line = proc.stdout.readline()
-    logs = []
-    threading.Thread(target=lambda: logs.extend(proc.stderr), daemon=True).start()
-    assert line.startswith("pz serve: listening on grpc://"), line
+    s = pz_serve.Server(work, data)
     time.sleep(1.1)  # the 1 s token has expired by now
-    yield {"uri": line.strip().split(" on ", 1)[1], "tokens": tokens, "work": work,
-           "data": data, "logs": logs}
-    proc.send_signal(signal.SIGTERM)
-    assert proc.wait(timeout=60) == 0
+    yield {"uri": s.uri, "tokens": tokens, "work": work, "data": data, "logs": s.logs}
+    s.stop()
 
 
 def bearer(token):

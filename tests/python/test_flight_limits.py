@@ -5,26 +5,16 @@ stops its query, and the server keeps serving everyone.
 Run by cli/tests/serve_clients.rs with PZ_BIN set.
 """
 
-import os
-import signal
-import subprocess
-import threading
 import time
 
 import pyarrow as pa
 import pyarrow.flight as flight
 import pytest
 
-PZ = os.environ["PZ_BIN"]
+import pz_serve
+from pz_serve import pz
+
 ROWS = 4_000_000
-
-
-def pz(work, data, *args):
-    r = subprocess.run(
-        [PZ, "--data-dir", str(data), *args], cwd=work, capture_output=True, text=True
-    )
-    assert r.returncode == 0, f"pz {args}: {r.stderr}"
-    return r.stdout
 
 
 @pytest.fixture(scope="module")
@@ -36,18 +26,12 @@ def server(tmp_path_factory):
           TO '{work}/ids.parquet';
         CREATE EXTERNAL TABLE ids STORED AS PARQUET LOCATION '{work}/ids.parquet';
     """)
-    proc = subprocess.Popen(
-        [PZ, "--data-dir", str(data), "serve", "--listen", "127.0.0.1:0", "--allow-anonymous",
-         "--query-memory", "32MiB", "--query-timeout", "4s", "--max-queries-per-user", "2"],
-        cwd=work, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    s = pz_serve.Server(
+        work, data, "--allow-anonymous", "--query-memory", "32MiB", "--query-timeout", "4s",
+        "--max-queries-per-user", "2",
     )
-    line = proc.stdout.readline()
-    logs = []
-    threading.Thread(target=lambda: logs.extend(proc.stderr), daemon=True).start()
-    assert line.startswith("pz serve: listening on grpc://"), line
-    yield {"uri": line.strip().split(" on ", 1)[1], "logs": logs, "proc": proc}
-    proc.send_signal(signal.SIGTERM)
-    assert proc.wait(timeout=60) == 0
+    yield {"uri": s.uri, "logs": s.logs}
+    s.stop()
 
 
 def query(server, sql):

@@ -1,0 +1,45 @@
+"""What the `pz serve` test modules share: running the pz binary under test (PZ_BIN) and
+starting a server as a separate process on a free loopback port."""
+
+import os
+import signal
+import subprocess
+import threading
+
+PZ = os.environ["PZ_BIN"]
+
+
+def pz(work, data, *args):
+    """Runs `pz --data-dir DATA ARGS…` in WORK; its standard output, or the test fails."""
+    r = subprocess.run(
+        [PZ, "--data-dir", str(data), *args], cwd=work, capture_output=True, text=True
+    )
+    assert r.returncode == 0, f"pz {args}: {r.stderr}"
+    return r.stdout
+
+
+class Server:
+    """`pz serve --listen 127.0.0.1:0 FLAGS…` over DATA; `logs` collects its standard error."""
+
+    def __init__(self, work, data, *flags):
+        self.work, self.data = work, data
+        self.logs = []
+        self.proc = subprocess.Popen(
+            [PZ, "--data-dir", str(data), "serve", "--listen", "127.0.0.1:0", *flags],
+            cwd=work,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self.first_line = self.proc.stdout.readline()
+        threading.Thread(target=lambda: self.logs.extend(self.proc.stderr), daemon=True).start()
+        assert self.first_line.startswith("pz serve: listening on grpc://"), (
+            self.first_line + "".join(self.logs)
+        )
+        self.uri = self.first_line.strip().split(" on ", 1)[1]
+
+    def stop(self):
+        """SIGTERM; the server must exit 0 and say it stopped."""
+        self.proc.send_signal(signal.SIGTERM)
+        assert self.proc.wait(timeout=60) == 0, "".join(self.logs[-20:])
+        assert any("pz serve: stopped" in line for line in self.logs), "".join(self.logs[-20:])
