@@ -16,6 +16,8 @@ pub enum BenchCommand {
     Crossmatch(CrossmatchArgs),
     /// Inform and estimate photo-zs on one core, RAIL side by side.
     Photoz(crate::bench_photoz::PhotozArgs),
+    /// Time `pz serve` on loopback: DoGet beside pyarrow.flight, ADBC latency, concurrent clients.
+    Serve(crate::bench_serve::ServeBenchArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -277,6 +279,7 @@ pub async fn run(cmd: &BenchCommand) -> Result<(), CliError> {
         BenchCommand::Scan(a) => scan(a).await,
         BenchCommand::Crossmatch(a) => crossmatch(a).await,
         BenchCommand::Photoz(a) => crate::bench_photoz::photoz(a).await,
+        BenchCommand::Serve(a) => crate::bench_serve::serve(a),
     }
 }
 

@@ -3,6 +3,7 @@
 mod args;
 mod bench;
 mod bench_photoz;
+mod bench_serve;
 mod crc;
 mod demo;
 mod error;

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use pz_catalogs::store::MetadataStore;
 use pz_engine::{DataDir, PzContext};
 use pz_flight_server::store_auth::StoreAuthenticator;
-use pz_flight_server::{BoundServer, ServeConfig};
+use pz_flight_server::{BoundServer, ServeConfig, TlsIdentity};
 
 use crate::error::CliError;
 
@@ -17,6 +17,12 @@ pub struct ServeArgs {
     /// Address to listen on; port 0 picks a free one (the first line printed says which).
     #[arg(long, default_value = "127.0.0.1:50051", value_name = "HOST:PORT")]
     listen: SocketAddr,
+    /// Serve over TLS with this certificate chain (PEM); needs --tls-key.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The private key (PEM) of --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
     /// Serve callers that send no credentials, as the read-only user 'anonymous'.
     #[arg(long)]
     allow_anonymous: bool,
@@ -45,6 +51,13 @@ pub async fn run(
     for w in &ctx.warnings {
         eprintln!("warning: {w}");
     }
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(TlsIdentity {
+            cert_pem: read_pem(cert, "--tls-cert", "CERTIFICATE")?,
+            key_pem: read_pem(key, "--tls-key", "PRIVATE KEY")?,
+        }),
+        _ => None,
+    };
     let auth = Arc::new(StoreAuthenticator::new(store, args.allow_anonymous));
     let config = ServeConfig {
         listen: args.listen,
@@ -53,16 +66,15 @@ pub async fn run(
             query_time: Some(args.query_timeout),
             queries_per_user: Some(args.max_queries_per_user as usize),
         },
+        tls,
         ..ServeConfig::default()
     };
     let server = BoundServer::bind(Arc::new(ctx), auth, config)
         .await
         .map_err(|e| CliError::Usage(e.to_string()))?;
-    let addr = server
-        .local_addr()
-        .map_err(|e| CliError::Usage(e.to_string()))?;
+    let uri = server.uri().map_err(|e| CliError::Usage(e.to_string()))?;
     // Scripts and tests read this line to learn the port.
-    println!("pz serve: listening on grpc://{addr}");
+    println!("pz serve: listening on {uri}");
     let _ = std::io::stdout().flush();
     server
         .serve(stop_signal())
@@ -70,6 +82,20 @@ pub async fn run(
         .map_err(|e| CliError::Usage(e.to_string()))?;
     eprintln!("pz serve: stopped");
     Ok(())
+}
+
+/// A PEM file's bytes, checked to hold what its flag says (`label`), naming the file if not.
+fn read_pem(path: &std::path::Path, flag: &str, label: &str) -> Result<Vec<u8>, CliError> {
+    let bytes = std::fs::read(path)
+        .map_err(|e| CliError::Usage(format!("{flag} {}: {e}", path.display())))?;
+    let text = String::from_utf8_lossy(&bytes);
+    if !text.contains("-----BEGIN ") || !text.contains(label) {
+        return Err(CliError::Usage(format!(
+            "{flag} {}: not a PEM file holding a {label}",
+            path.display()
+        )));
+    }
+    Ok(bytes)
 }
 
 /// One line per request on standard error.

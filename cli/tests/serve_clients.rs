@@ -38,6 +38,7 @@ fn adbc_and_pyarrow_flight_clients() {
             "tests/python/test_flight.py",
             "tests/python/test_flight_auth.py",
             "tests/python/test_flight_limits.py",
+            "tests/python/test_flight_lifecycle.py",
         ])
         .current_dir(workspace_root())
         .env("PZ_BIN", env!("CARGO_BIN_EXE_pz"))

@@ -83,6 +83,12 @@ impl PzContext {
         let registered = Arc::clone(state.catalog_list());
         let ctx = SessionContext::new_with_state(state).enable_url_table();
         let mut warnings = Vec::new();
+        for f in data_dir.remove_stale_ingest_files() {
+            warnings.push(format!(
+                "removed {}, left by an ingest that did not finish",
+                f.display()
+            ));
+        }
         let models = crate::model_registry(&ctx.state());
         for (path, bytes) in data_dir.model_files() {
             // Listed under the name its file stands for: the one DROP MODEL finds it by.

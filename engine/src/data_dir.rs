@@ -23,6 +23,13 @@ struct CatalogFile {
     views: BTreeMap<String, String>,
 }
 
+/// Changes of `catalog.json` are read-modify-write; the server makes them from many tasks
+/// at once, so they take turns.
+fn catalog_write_lock() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 impl DataDir {
     pub fn new(root: impl Into<PathBuf>) -> Self {
         DataDir { root: root.into() }
@@ -62,12 +69,14 @@ impl DataDir {
     }
 
     pub fn remember_table(&self, name: &str, ddl: &str) -> Result<()> {
+        let _one_writer = catalog_write_lock();
         let mut c = self.load()?;
         c.tables.insert(name.to_string(), ddl.to_string());
         self.save(&c)
     }
 
     pub fn forget_table(&self, name: &str) -> Result<bool> {
+        let _one_writer = catalog_write_lock();
         let mut c = self.load()?;
         let had = c.tables.remove(name).is_some();
         if had {
@@ -82,12 +91,14 @@ impl DataDir {
     }
 
     pub fn remember_view(&self, name: &str, ddl: &str) -> Result<()> {
+        let _one_writer = catalog_write_lock();
         let mut c = self.load()?;
         c.views.insert(name.to_string(), ddl.to_string());
         self.save(&c)
     }
 
     pub fn forget_view(&self, name: &str) -> Result<bool> {
+        let _one_writer = catalog_write_lock();
         let mut c = self.load()?;
         let had = c.views.remove(name).is_some();
         if had {

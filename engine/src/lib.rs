@@ -8,6 +8,7 @@
 pub mod codec;
 pub mod context;
 pub mod data_dir;
+pub mod ingest;
 pub mod models;
 pub mod photoz_table;
 pub mod pipelines;
@@ -19,6 +20,7 @@ pub mod ballista;
 
 pub use context::{PzContext, StatementOutcome};
 pub use data_dir::DataDir;
+pub use ingest::IngestAction;
 
 use std::sync::Arc;
 

@@ -19,6 +19,7 @@ use pz_sql::PzStatement;
 
 use crate::auth::Principal;
 use crate::error::ServeError;
+use crate::executor::QueryRuntime;
 use crate::limits::{self, Admission, Limits};
 use crate::policy;
 
@@ -47,6 +48,32 @@ pub struct TableEntry {
     pub arrow_schema: SchemaRef,
 }
 
+/// What an ingest asks for (Flight SQL's `CommandStatementIngest`, as ADBC's
+/// `adbc_ingest` modes send it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IngestRequest {
+    pub table: String,
+    pub catalog: Option<String>,
+    pub schema: Option<String>,
+    pub temporary: bool,
+    /// When the table does not exist: make it (`true`) or fail.
+    pub create_if_missing: bool,
+    pub if_exists: IfExists,
+}
+
+/// What an ingest does to a table that exists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IfExists {
+    Fail,
+    Append,
+    Replace,
+}
+
+/// Batches sent by a client, decoded.
+pub type IngestStream = std::pin::Pin<
+    Box<dyn futures::Stream<Item = datafusion::error::Result<RecordBatch>> + Send + 'static>,
+>;
+
 /// The session the server serves.
 #[tonic::async_trait]
 pub trait QueryBackend: Send + Sync + 'static {
@@ -70,6 +97,16 @@ pub trait QueryBackend: Send + Sync + 'static {
         parameters: Option<ParamValues>,
     ) -> Result<(SchemaRef, SendableRecordBatchStream), ServeError>;
 
+    /// Writes `batches` (of `schema`) into the table `request` names, for `who`; returns
+    /// the rows written. Nothing is visible unless all of it is.
+    async fn ingest(
+        &self,
+        who: &Principal,
+        request: IngestRequest,
+        schema: SchemaRef,
+        batches: IngestStream,
+    ) -> Result<u64, ServeError>;
+
     /// Every catalog name.
     fn catalogs(&self) -> Vec<String>;
 
@@ -89,14 +126,17 @@ pub struct PzBackend {
     ctx: Arc<PzContext>,
     limits: Limits,
     admission: Admission,
+    runtime: QueryRuntime,
 }
 
 impl PzBackend {
-    pub fn new(ctx: Arc<PzContext>, limits: Limits) -> Self {
+    /// Serves `ctx`; queries and statements run on `runtime`.
+    pub fn new(ctx: Arc<PzContext>, limits: Limits, runtime: QueryRuntime) -> Self {
         PzBackend {
             ctx,
             limits,
             admission: Admission::default(),
+            runtime,
         }
     }
 
@@ -146,8 +186,13 @@ impl PzBackend {
         &self,
         stmt: PzStatement,
     ) -> Result<(SchemaRef, Vec<RecordBatch>), ServeError> {
-        let out = self.ctx.run_pz_statement(stmt).await?;
-        Ok((out.schema, out.batches))
+        let ctx = Arc::clone(&self.ctx);
+        self.runtime
+            .run(async move {
+                let out = ctx.run_pz_statement(stmt).await?;
+                Ok((out.schema, out.batches))
+            })
+            .await
     }
 }
 
@@ -253,11 +298,75 @@ impl QueryBackend for PzBackend {
         // The logical schema is the one FlightInfo announced; the physical one may differ
         // in nullability, and the encoder re-stamps every batch with the announced one.
         let schema = Arc::new(plan.schema().as_arrow().clone());
-        let stream = DataFrame::new(state, plan).execute_stream().await?;
+        let stream = self.runtime.stream(Arc::clone(&schema), async move {
+            DataFrame::new(state, plan).execute_stream().await
+        });
         Ok((
             schema,
             limits::bounded(stream, self.limits.query_time, permit),
         ))
+    }
+
+    async fn ingest(
+        &self,
+        who: &Principal,
+        request: IngestRequest,
+        schema: SchemaRef,
+        batches: IngestStream,
+    ) -> Result<u64, ServeError> {
+        if !who.admin {
+            return Err(ServeError::PermissionDenied(format!(
+                "ingest (adbc_ingest) into '{}' is not allowed: only admins add tables; readers only read",
+                request.table
+            )));
+        }
+        if request.temporary {
+            return Err(ServeError::Unimplemented(
+                "temporary tables: ingest makes tables that persist in the data directory".into(),
+            ));
+        }
+        let state = self.ctx.ctx.state();
+        let opts = &state.config_options().catalog;
+        if request
+            .catalog
+            .as_deref()
+            .is_some_and(|c| c != opts.default_catalog)
+            || request
+                .schema
+                .as_deref()
+                .is_some_and(|s| s != opts.default_schema)
+        {
+            return Err(ServeError::invalid(format!(
+                "ingest writes into catalog '{}' and schema '{}', not {}.{}",
+                opts.default_catalog,
+                opts.default_schema,
+                request.catalog.as_deref().unwrap_or(&opts.default_catalog),
+                request.schema.as_deref().unwrap_or(&opts.default_schema),
+            )));
+        }
+        pz_engine::ingest::check_table_name(&request.table)?;
+        let exists = self.ctx.ctx.table_exist(request.table.as_str())?;
+        let action = match (exists, request.if_exists, request.create_if_missing) {
+            (false, _, true) => pz_engine::IngestAction::Create,
+            (false, _, false) => {
+                return Err(ServeError::NotFound(format!(
+                    "table '{}' does not exist, and this ingest only appends (create it first, or ingest with mode create_append)",
+                    request.table
+                )))
+            }
+            (true, IfExists::Fail, _) => {
+                return Err(ServeError::AlreadyExists(format!(
+                    "table '{}' already exists (ingest mode create); use append or replace",
+                    request.table
+                )))
+            }
+            (true, IfExists::Append, _) => pz_engine::IngestAction::Append,
+            (true, IfExists::Replace, _) => pz_engine::IngestAction::Replace,
+        };
+        let ctx = Arc::clone(&self.ctx);
+        self.runtime
+            .run(async move { Ok(ctx.ingest(&request.table, action, schema, batches).await?) })
+            .await
     }
 
     fn catalogs(&self) -> Vec<String> {

@@ -24,6 +24,15 @@ pub enum ServeError {
     /// The query ran past its wall-time limit.
     #[error("{0}")]
     DeadlineExceeded(String),
+    /// What the request would make exists already (a table an ingest would create).
+    #[error("{0}")]
+    AlreadyExists(String),
+    /// The query was cancelled by its client.
+    #[error("{0}")]
+    Cancelled(String),
+    /// The server cannot take the request now (it is stopping).
+    #[error("{0}")]
+    Unavailable(String),
     /// Part of Flight or Flight SQL pz does not serve.
     #[error("{0}")]
     Unimplemented(String),
@@ -41,6 +50,9 @@ impl ServeError {
             ServeError::Unauthenticated(_) => Code::Unauthenticated,
             ServeError::ResourceExhausted(_) => Code::ResourceExhausted,
             ServeError::DeadlineExceeded(_) => Code::DeadlineExceeded,
+            ServeError::AlreadyExists(_) => Code::AlreadyExists,
+            ServeError::Cancelled(_) => Code::Cancelled,
+            ServeError::Unavailable(_) => Code::Unavailable,
             ServeError::Unimplemented(_) => Code::Unimplemented,
             ServeError::Internal(_) => Code::Internal,
         }
@@ -57,6 +69,9 @@ impl ServeError {
             Code::Unauthenticated => ServeError::Unauthenticated(msg),
             Code::ResourceExhausted => ServeError::ResourceExhausted(msg),
             Code::DeadlineExceeded => ServeError::DeadlineExceeded(msg),
+            Code::AlreadyExists => ServeError::AlreadyExists(msg),
+            Code::Cancelled => ServeError::Cancelled(msg),
+            Code::Unavailable => ServeError::Unavailable(msg),
             Code::Unimplemented => ServeError::Unimplemented(msg),
             Code::Internal => ServeError::Internal(msg),
             _ => ServeError::InvalidArgument(msg),

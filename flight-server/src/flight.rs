@@ -15,10 +15,11 @@ use arrow_flight::flight_descriptor::DescriptorType;
 use arrow_flight::flight_service_server::FlightService;
 use arrow_flight::sql::{Any, CommandStatementQuery};
 use arrow_flight::{
-    Action, ActionType, Criteria, Empty, FlightData, FlightDescriptor, FlightEndpoint, FlightInfo,
-    HandshakeRequest, HandshakeResponse, PollInfo, PutResult, SchemaAsIpc, SchemaResult, Ticket,
+    Action, ActionType, CancelFlightInfoRequest, CancelFlightInfoResult, CancelStatus, Criteria,
+    Empty, FlightData, FlightDescriptor, FlightEndpoint, FlightInfo, HandshakeRequest,
+    HandshakeResponse, PollInfo, PutResult, SchemaAsIpc, SchemaResult, Ticket,
 };
-use futures::Stream;
+use futures::{Stream, StreamExt};
 use prost::Message;
 use tonic::{Code, Request, Response, Status, Streaming};
 
@@ -94,6 +95,35 @@ impl PzFlightService {
             .try_with_schema(&flight_schema(&t.arrow_schema))?
             .with_endpoint(FlightEndpoint::new().with_ticket(Ticket::new(sql)))
             .with_descriptor(descriptor))
+    }
+}
+
+/// Flight's own action (not Flight SQL's older `CancelQuery`, also answered).
+const CANCEL_FLIGHT_INFO: &str = "CancelFlightInfo";
+
+impl PzFlightService {
+    fn cancel_flight_info(
+        &self,
+        request: &Request<Action>,
+    ) -> Result<Response<BoxStream<arrow_flight::Result>>, ServeError> {
+        let who = request
+            .extensions()
+            .get::<Principal>()
+            .cloned()
+            .ok_or_else(|| ServeError::Unauthenticated("not authenticated".into()))?;
+        let cancel = CancelFlightInfoRequest::decode(request.get_ref().body.as_ref())
+            .map_err(|e| ServeError::invalid(format!("not a CancelFlightInfoRequest: {e}")))?;
+        let info = cancel.info.ok_or_else(|| {
+            ServeError::invalid("the CancelFlightInfoRequest holds no FlightInfo")
+        })?;
+        self.sql.cancel(&info, &who)?;
+        let result = CancelFlightInfoResult {
+            status: CancelStatus::Cancelled as i32,
+        };
+        let body = arrow_flight::Result {
+            body: result.encode_to_vec().into(),
+        };
+        Ok(Response::new(Box::pin(futures::stream::iter([Ok(body)]))))
     }
 }
 
@@ -306,7 +336,7 @@ impl FlightService for PzFlightService {
                     .ok_or_else(|| ServeError::Unauthenticated("not authenticated".into()))?;
                 let stream = self
                     .sql
-                    .stream_sql(&who, &QueryHandle::new(sql), Some(&log.stats))
+                    .stream_sql(&who, &bytes, &QueryHandle::new(sql), Some(&log.stats))
                     .await?;
                 Ok::<_, ServeError>(Response::new(stream))
             }
@@ -345,7 +375,11 @@ impl FlightService for PzFlightService {
         let rpc = "DoAction";
         let log = self.authorize(&mut request, rpc).await?;
         log.stats.set_statement(&request.get_ref().r#type);
-        let r = <FlightSqlProtocol as FlightService>::do_action(&self.sql, request).await;
+        let r = if request.get_ref().r#type == CANCEL_FLIGHT_INFO {
+            self.cancel_flight_info(&request).map_err(Status::from)
+        } else {
+            <FlightSqlProtocol as FlightService>::do_action(&self.sql, request).await
+        };
         logged_stream(log, r, |r: &arrow_flight::Result| r.body.len())
     }
 
@@ -354,7 +388,20 @@ impl FlightService for PzFlightService {
         mut request: Request<Empty>,
     ) -> Result<Response<Self::ListActionsStream>, Status> {
         let log = self.authorize(&mut request, "ListActions").await?;
-        let r = <FlightSqlProtocol as FlightService>::list_actions(&self.sql, request).await;
+        let r = <FlightSqlProtocol as FlightService>::list_actions(&self.sql, request)
+            .await
+            .map(|response| {
+                response.map(|sql_actions| {
+                    let cancel = ActionType {
+                        r#type: CANCEL_FLIGHT_INFO.into(),
+                        description: "Cancels the running queries of a FlightInfo. Request: \
+                                      CancelFlightInfoRequest; result: CancelFlightInfoResult"
+                            .into(),
+                    };
+                    Box::pin(futures::stream::once(async { Ok(cancel) }).chain(sql_actions))
+                        as BoxStream<ActionType>
+                })
+            });
         logged_stream(log, r, |a: &ActionType| a.r#type.len())
     }
 }

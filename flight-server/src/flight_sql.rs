@@ -20,9 +20,10 @@ use arrow_flight::sql::{
     ActionCreatePreparedStatementResult, CommandGetCatalogs, CommandGetCrossReference,
     CommandGetDbSchemas, CommandGetExportedKeys, CommandGetImportedKeys, CommandGetPrimaryKeys,
     CommandGetSqlInfo, CommandGetTableTypes, CommandGetTables, CommandGetXdbcTypeInfo,
-    CommandPreparedStatementQuery, CommandPreparedStatementUpdate, CommandStatementQuery,
-    CommandStatementUpdate, DoPutPreparedStatementResult, Nullable, ProstMessageExt, Searchable,
-    SqlInfo, SqlSupportedTransaction, TicketStatementQuery, XdbcDataType,
+    CommandPreparedStatementQuery, CommandPreparedStatementUpdate, CommandStatementIngest,
+    CommandStatementQuery, CommandStatementUpdate, DoPutPreparedStatementResult, Nullable,
+    ProstMessageExt, Searchable, SqlInfo, SqlSupportedTransaction, TicketStatementQuery,
+    XdbcDataType,
 };
 use arrow_flight::{
     FlightDescriptor, FlightEndpoint, FlightInfo, HandshakeRequest, HandshakeResponse, IpcMessage,
@@ -36,10 +37,11 @@ use tonic::metadata::MetadataValue;
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::auth::{parse_authorization, Authenticator, Credentials, Principal};
-use crate::backend::{Planned, QueryBackend};
+use crate::backend::{IfExists, IngestRequest, IngestStream, Planned, QueryBackend};
 use crate::error::ServeError;
 use crate::handle::{self, QueryHandle, MAX_CARRIED_RESULT_BYTES};
 use crate::log::RequestStats;
+use crate::running::RunningQueries;
 
 type DoGetStream = <FlightSqlProtocol as FlightService>::DoGetStream;
 
@@ -50,6 +52,7 @@ const TABLE_TYPES: &[&str] = &["TABLE", "VIEW", "LOCAL TEMPORARY"];
 pub struct FlightSqlProtocol {
     pub(crate) backend: Arc<dyn QueryBackend>,
     pub(crate) auth: Arc<dyn Authenticator>,
+    pub(crate) running: Arc<RunningQueries>,
     sql_info: SqlInfoData,
     xdbc_info: XdbcTypeInfoData,
 }
@@ -58,25 +61,31 @@ impl FlightSqlProtocol {
     pub fn new(
         backend: Arc<dyn QueryBackend>,
         auth: Arc<dyn Authenticator>,
+        running: Arc<RunningQueries>,
     ) -> Result<Self, ServeError> {
         Ok(FlightSqlProtocol {
             backend,
             auth,
+            running,
             sql_info: sql_info()?,
             xdbc_info: xdbc_info()?,
         })
     }
 
-    /// Streams the result of `sql` for `who` (the path of every SQL ticket).
+    /// Streams the result of `sql` for `who` (the path of every SQL ticket). The query is
+    /// listed as running under `ticket` until its stream ends, so CancelFlightInfo or the
+    /// server's stop can end it.
     pub(crate) async fn stream_sql(
         &self,
         who: &Principal,
+        ticket: &[u8],
         handle: &QueryHandle,
         stats: Option<&Arc<RequestStats>>,
     ) -> Result<DoGetStream, ServeError> {
         if let Some(s) = stats {
             s.set_statement(&handle.sql);
         }
+        let running = self.running.start(ticket, &who.user)?;
         let (schema, stream) = match &handle.result {
             Some(ipc) => {
                 let (schema, batches) = handle::read_ipc(ipc)?;
@@ -85,12 +94,36 @@ impl FlightSqlProtocol {
                 (schema, stream)
             }
             None => {
-                self.backend
-                    .execute(who, &handle.sql, handle.parameter_values()?)
+                running
+                    .run(
+                        self.backend
+                            .execute(who, &handle.sql, handle.parameter_values()?),
+                    )
                     .await?
             }
         };
-        Ok(encode(schema, stream, stats.cloned()))
+        Ok(encode(schema, running.watch(stream), stats.cloned()))
+    }
+
+    /// Cancels the running queries of `info`'s tickets that `who` may cancel.
+    pub(crate) fn cancel(&self, info: &FlightInfo, who: &Principal) -> Result<(), ServeError> {
+        let tickets: Vec<&[u8]> = info
+            .endpoint
+            .iter()
+            .filter_map(|e| e.ticket.as_ref().map(|t| t.ticket.as_ref()))
+            .collect();
+        if tickets.is_empty() {
+            return Err(ServeError::invalid(
+                "the FlightInfo to cancel has no endpoint with a ticket",
+            ));
+        }
+        match self.running.cancel(&tickets, who) {
+            0 => Err(ServeError::NotFound(
+                "no query of this FlightInfo is running (it has ended, has not started, or is not yours)"
+                    .into(),
+            )),
+            _ => Ok(()),
+        }
     }
 
     /// The FlightInfo of a planned statement: its schema and one endpoint, with no location
@@ -223,6 +256,32 @@ async fn read_put_batches(
     Ok(batches)
 }
 
+/// An ingest command as the backend's request: ADBC's modes are `create` (make it, fail if
+/// it exists), `append` (fail if it does not), `replace` and `create_append`.
+fn ingest_request(cmd: &CommandStatementIngest) -> IngestRequest {
+    use arrow_flight::sql::{TableExistsOption, TableNotExistOption};
+    let (if_missing, if_exists) = cmd
+        .table_definition_options
+        .as_ref()
+        .map(|o| (o.if_not_exist(), o.if_exists()))
+        .unwrap_or((
+            TableNotExistOption::Unspecified,
+            TableExistsOption::Unspecified,
+        ));
+    IngestRequest {
+        table: cmd.table.clone(),
+        catalog: cmd.catalog.clone().filter(|c| !c.is_empty()),
+        schema: cmd.schema.clone().filter(|s| !s.is_empty()),
+        temporary: cmd.temporary,
+        create_if_missing: !matches!(if_missing, TableNotExistOption::Fail),
+        if_exists: match if_exists {
+            TableExistsOption::Append => IfExists::Append,
+            TableExistsOption::Replace => IfExists::Replace,
+            TableExistsOption::Fail | TableExistsOption::Unspecified => IfExists::Fail,
+        },
+    }
+}
+
 /// The rows a statement's result says it changed (COPY and INSERT report a `count`).
 fn changed_rows(planned: &Planned) -> i64 {
     let Some(batches) = &planned.result else {
@@ -296,8 +355,8 @@ fn sql_info() -> Result<SqlInfoData, ServeError> {
         SqlInfo::FlightSqlServerTransaction,
         SqlSupportedTransaction::None as i32,
     );
-    b.append(SqlInfo::FlightSqlServerCancel, false);
-    b.append(SqlInfo::FlightSqlServerBulkIngestion, false);
+    b.append(SqlInfo::FlightSqlServerCancel, true);
+    b.append(SqlInfo::FlightSqlServerBulkIngestion, true);
     b.append(SqlInfo::FlightSqlServerIngestTransactionsSupported, false);
     b.append(SqlInfo::FlightSqlServerStatementTimeout, 0i32);
     b.append(SqlInfo::FlightSqlServerTransactionTimeout, 0i32);
@@ -504,7 +563,12 @@ impl FlightSqlService for FlightSqlProtocol {
         let who = principal(&request)?;
         let handle = QueryHandle::decode(&ticket.statement_handle)?;
         let stream = self
-            .stream_sql(&who, &handle, stats(&request).as_ref())
+            .stream_sql(
+                &who,
+                &request.get_ref().ticket,
+                &handle,
+                stats(&request).as_ref(),
+            )
             .await?;
         Ok(Response::new(stream))
     }
@@ -517,7 +581,12 @@ impl FlightSqlService for FlightSqlProtocol {
         let who = principal(&request)?;
         let handle = QueryHandle::decode(&cmd.prepared_statement_handle)?;
         let stream = self
-            .stream_sql(&who, &handle, stats(&request).as_ref())
+            .stream_sql(
+                &who,
+                &request.get_ref().ticket,
+                &handle,
+                stats(&request).as_ref(),
+            )
             .await?;
         Ok(Response::new(stream))
     }
@@ -623,6 +692,80 @@ impl FlightSqlService for FlightSqlProtocol {
         }
         let planned = self.backend.prepare(&who, &handle.sql, None, true).await?;
         Ok(changed_rows(&planned))
+    }
+
+    async fn do_put_statement_ingest(
+        &self,
+        cmd: CommandStatementIngest,
+        request: Request<PeekableFlightDataStream>,
+    ) -> Result<i64, Status> {
+        let who = principal(&request)?;
+        let request_stats = stats(&request);
+        if let Some(s) = &request_stats {
+            s.set_statement(&format!("ingest into {}", cmd.table));
+        }
+        if cmd.transaction_id.is_some() {
+            return Err(ServeError::Unimplemented(
+                "transactions: pz writes each ingest atomically on its own".into(),
+            )
+            .into());
+        }
+        let ingest = ingest_request(&cmd);
+        // Refused before a byte is read: a reader's upload is not stored even for a moment.
+        if !who.admin {
+            return Err(ServeError::PermissionDenied(format!(
+                "ingest (adbc_ingest) into '{}' is not allowed: only admins add tables; readers only read",
+                cmd.table
+            ))
+            .into());
+        }
+        let running = self
+            .running
+            .start(&cmd.as_any().encode_to_vec(), &who.user)?;
+        let mut decoded = arrow_flight::decode::FlightRecordBatchStream::new_from_flight_data(
+            request.into_inner().map_err(FlightError::from),
+        );
+        let first = decoded.next().await.transpose().map_err(|e| {
+            ServeError::invalid(format!(
+                "the rows sent for ingest are not an Arrow stream: {e}"
+            ))
+        })?;
+        let schema = match (decoded.schema(), &first) {
+            (Some(s), _) => Arc::clone(s),
+            (None, Some(b)) => b.schema(),
+            (None, None) => {
+                return Err(ServeError::invalid("the ingest stream sent no schema").into())
+            }
+        };
+        let table = cmd.table.clone();
+        let rest = decoded.map_err(move |e| {
+            datafusion::error::DataFusionError::External(Box::new(ServeError::invalid(format!(
+                "the rows sent for table '{table}' stopped being an Arrow stream: {e}"
+            ))))
+        });
+        let batches: IngestStream = Box::pin(futures::stream::iter(first.map(Ok)).chain(rest));
+        let rows = running
+            .run(self.backend.ingest(&who, ingest, schema, batches))
+            .await?;
+        if let Some(s) = &request_stats {
+            s.add_rows(rows as usize);
+        }
+        Ok(rows as i64)
+    }
+
+    async fn do_action_cancel_query(
+        &self,
+        query: arrow_flight::sql::ActionCancelQueryRequest,
+        request: Request<arrow_flight::Action>,
+    ) -> Result<arrow_flight::sql::ActionCancelQueryResult, Status> {
+        let who = principal(&request)?;
+        let info = FlightInfo::decode(query.info.as_ref())
+            .map_err(|e| ServeError::invalid(format!("CancelQuery carries no FlightInfo: {e}")))?;
+        self.cancel(&info, &who)?;
+        Ok(arrow_flight::sql::ActionCancelQueryResult {
+            // CancelResult::Cancelled (arrow-flight does not re-export the enum).
+            result: 1,
+        })
     }
 
     async fn get_flight_info_catalogs(

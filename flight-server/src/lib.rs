@@ -11,17 +11,21 @@
 //!   take;
 //! - [`auth`]: credentials to principals ([`store_auth`]: users and tokens of the metadata
 //!   database); [`handle`]: self-contained handles and tickets;
-//! - [`error`]: the one error type and its gRPC codes; [`server`]: binding and stopping.
+//! - [`executor`]: the runtime queries run on, apart from the one answering gRPC;
+//!   [`running`]: the queries running now, for `CancelFlightInfo` and stopping;
+//! - [`error`]: the one error type and its gRPC codes; [`server`]: binding, TLS, stopping.
 
 pub mod auth;
 pub mod backend;
 pub mod error;
+pub mod executor;
 pub mod flight;
 pub mod flight_sql;
 pub mod handle;
 pub mod limits;
 pub mod log;
 pub mod policy;
+pub mod running;
 pub mod server;
 pub mod store_auth;
 
@@ -29,4 +33,4 @@ pub use auth::{Authenticator, Principal};
 pub use error::ServeError;
 pub use limits::Limits;
 pub use pz_engine::PZ_VERSION;
-pub use server::{BoundServer, ServeConfig};
+pub use server::{BoundServer, ServeConfig, TlsIdentity};

@@ -97,9 +97,9 @@ pub fn with_memory_limit(
 /// A query's stream that ends with `DeadlineExceeded` once `time` has passed, and holds
 /// the user's admission permit until it is dropped.
 ///
-/// The limit is checked whenever the stream is polled, so it stops a query that produces
-/// or waits; an operator that computes for a long time inside one poll (an aggregate over
-/// a cross join, say) is stopped only when it next returns.
+/// The stream is polled on the gRPC runtime, and the query runs on its own
+/// ([`crate::executor`]), so the deadline fires on time even while an operator computes for
+/// long inside one poll; dropping the stream then aborts the query's task.
 pub fn bounded(
     stream: SendableRecordBatchStream,
     time: Option<Duration>,

@@ -33,10 +33,18 @@ class Server:
         )
         self.first_line = self.proc.stdout.readline()
         threading.Thread(target=lambda: self.logs.extend(self.proc.stderr), daemon=True).start()
-        assert self.first_line.startswith("pz serve: listening on grpc://"), (
+        assert self.first_line.startswith("pz serve: listening on grpc"), (
             self.first_line + "".join(self.logs)
         )
         self.uri = self.first_line.strip().split(" on ", 1)[1]
+
+    def peak_memory_bytes(self):
+        """The server's peak resident memory (VmHWM), from /proc."""
+        with open(f"/proc/{self.proc.pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+        raise AssertionError("no VmHWM in /proc status")
 
     def stop(self):
         """SIGTERM; the server must exit 0 and say it stopped."""

@@ -126,3 +126,64 @@ def test_admins_change_what_is_served_readers_only_read(server):
                 cur.fetch_arrow_table()
             assert e.value.status_code == adbc_driver_manager.AdbcStatusCode.UNAUTHORIZED
             assert "user 'ann' has read-only access" in str(e.value)
+
+
+def zspec_table(ids, survey="DESI"):
+    z = pa.field("z", pa.float64(), metadata={b"ucd": b"src.redshift"})
+    return pa.table(
+        {
+            "id": pa.array(ids, pa.int64()),
+            "z": pa.array([i / 100 for i in ids], pa.float64()),
+            "survey": pa.array([survey] * len(ids)),
+        },
+        schema=pa.schema([pa.field("id", pa.int64()), z, pa.field("survey", pa.string())]),
+    )
+
+
+def count(cur, table):
+    cur.execute(f"SELECT count(*) AS n FROM {table}")
+    return cur.fetch_arrow_table().column("n").to_pylist()[0]
+
+
+def test_admins_ingest_tables_readers_may_not(server):
+    with adbc(server, "root") as conn, conn.cursor() as cur:
+        assert cur.adbc_ingest("zspec_upload", zspec_table(list(range(1000))), mode="create") == 1000
+        assert count(cur, "zspec_upload") == 1000
+        with pytest.raises(adbc_driver_manager.Error) as e:
+            cur.adbc_ingest("zspec_upload", zspec_table([1]), mode="create")
+        assert e.value.status_code == adbc_driver_manager.AdbcStatusCode.ALREADY_EXISTS
+        assert "already exists" in str(e.value)
+        assert cur.adbc_ingest("zspec_upload", zspec_table([2000, 2001]), mode="append") == 2
+        assert count(cur, "zspec_upload") == 1002
+        # Appended rows must have the table's columns; the error names the one that differs.
+        other = zspec_table([1]).rename_columns(["id", "zphot", "survey"])
+        with pytest.raises(adbc_driver_manager.Error) as e:
+            cur.adbc_ingest("zspec_upload", other, mode="append")
+        assert "column 2" in str(e.value) and "zphot" in str(e.value)
+        assert count(cur, "zspec_upload") == 1002
+        with pytest.raises(adbc_driver_manager.Error) as e:
+            cur.adbc_ingest("no_such_table", zspec_table([1]), mode="append")
+        assert e.value.status_code == adbc_driver_manager.AdbcStatusCode.NOT_FOUND
+        assert cur.adbc_ingest("zspec_new", zspec_table([5]), mode="create_append") == 1
+        assert cur.adbc_ingest("zspec_upload", zspec_table([7, 8, 9]), mode="replace") == 3
+        cur.execute("SELECT id, z FROM zspec_upload ORDER BY id")
+        got = cur.fetch_arrow_table()
+        assert got.column("id").to_pylist() == [7, 8, 9]
+        # Field metadata (a column's UCD, a PDF's grid) is kept.
+        assert got.schema.field("z").metadata == {b"ucd": b"src.redshift"}
+        with pytest.raises(adbc_driver_manager.Error) as e:
+            cur.adbc_ingest("bad name; DROP", zspec_table([1]), mode="create")
+        assert "is not a table name ingest accepts" in str(e.value)
+    # Written into the data directory, registered so it persists.
+    assert "zspec_upload" in (server["data"] / "catalog.json").read_text()
+    assert list((server["data"] / "ingested").glob("zspec_upload-*/part-*.parquet"))
+    with adbc(server, "ann") as conn, conn.cursor() as cur:
+        assert count(cur, "zspec_upload") == 3
+        with pytest.raises(adbc_driver_manager.Error) as e:
+            cur.adbc_ingest("ann_table", zspec_table([1, 2]), mode="create")
+        assert e.value.status_code == adbc_driver_manager.AdbcStatusCode.UNAUTHORIZED
+        assert "ingest (adbc_ingest) into 'ann_table' is not allowed" in str(e.value)
+        cur.execute(
+            "SELECT count(*) AS n FROM information_schema.tables WHERE table_name = 'ann_table'"
+        )
+        assert cur.fetch_arrow_table().column("n").to_pylist() == [0]
