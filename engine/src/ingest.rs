@@ -286,8 +286,8 @@ where
         if batch.schema().fields() != schema.fields() {
             return plan_err!(
                 "batch {n} sent for table '{name}' has columns ({}), not the stream's ({})",
-                column_list(&batch.schema()),
-                column_list(&schema)
+                crate::column_list(&batch.schema()),
+                crate::column_list(&schema)
             );
         }
         rows += batch.num_rows() as u64;
@@ -301,15 +301,6 @@ where
         .and(file.sync_all().await)
         .map_err(|e| exec_datafusion_err!("cannot write {}: {e}", path.display()))?;
     Ok(rows)
-}
-
-fn column_list(schema: &Schema) -> String {
-    schema
-        .fields()
-        .iter()
-        .map(|f| format!("{} {}", f.name(), f.data_type()))
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 #[cfg(test)]

@@ -110,3 +110,13 @@ pub fn model_registry(state: &SessionState) -> ModelRegistry {
         .map(|r| r.as_ref().clone())
         .unwrap_or_default()
 }
+
+/// A schema's columns as `name type, …`, for messages that say what a table has.
+pub(crate) fn column_list(schema: &datafusion::arrow::datatypes::Schema) -> String {
+    schema
+        .fields()
+        .iter()
+        .map(|f| format!("{} {}", f.name(), f.data_type()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}

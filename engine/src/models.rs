@@ -47,12 +47,7 @@ pub fn batches_to_columns(schema: &SchemaRef, batches: &[RecordBatch]) -> Result
     if names.is_empty() {
         return plan_err!(
             "the training SELECT has no numeric columns (it has: {})",
-            schema
-                .fields()
-                .iter()
-                .map(|f| format!("{} {}", f.name(), f.data_type()))
-                .collect::<Vec<_>>()
-                .join(", ")
+            crate::column_list(schema)
         );
     }
     Ok(TrainingColumns {

@@ -314,12 +314,7 @@ impl QueryBackend for PzBackend {
         schema: SchemaRef,
         batches: IngestStream,
     ) -> Result<u64, ServeError> {
-        if !who.admin {
-            return Err(ServeError::PermissionDenied(format!(
-                "ingest (adbc_ingest) into '{}' is not allowed: only admins add tables; readers only read",
-                request.table
-            )));
-        }
+        policy::check_ingest(who, &request.table)?;
         if request.temporary {
             return Err(ServeError::Unimplemented(
                 "temporary tables: ingest makes tables that persist in the data directory".into(),

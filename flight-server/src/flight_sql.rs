@@ -712,13 +712,7 @@ impl FlightSqlService for FlightSqlProtocol {
         }
         let ingest = ingest_request(&cmd);
         // Refused before a byte is read: a reader's upload is not stored even for a moment.
-        if !who.admin {
-            return Err(ServeError::PermissionDenied(format!(
-                "ingest (adbc_ingest) into '{}' is not allowed: only admins add tables; readers only read",
-                cmd.table
-            ))
-            .into());
-        }
+        crate::policy::check_ingest(&who, &cmd.table)?;
         let running = self
             .running
             .start(&cmd.as_any().encode_to_vec(), &who.user)?;

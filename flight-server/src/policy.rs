@@ -24,6 +24,16 @@ use crate::error::ServeError;
 /// Table functions that read a directory named by their arguments.
 const PATH_FUNCTIONS: &[&str] = &["hats", "hats_info"];
 
+/// Whether `who` may ingest rows into `table`: admins add tables, readers only read.
+pub fn check_ingest(who: &Principal, table: &str) -> Result<(), ServeError> {
+    if who.admin {
+        return Ok(());
+    }
+    Err(ServeError::PermissionDenied(format!(
+        "ingest (adbc_ingest) into '{table}' is not allowed: only admins add tables; readers only read"
+    )))
+}
+
 /// Whether a statement leaves everything as it was (and so may be run to learn its schema).
 pub fn is_read_only(stmt: &PzStatement) -> bool {
     match stmt {
