@@ -13,8 +13,11 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use datafusion::catalog::{CatalogProviderList, Session, TableProvider};
-use datafusion::common::{plan_datafusion_err, plan_err, Result, TableReference};
+use datafusion::catalog::{CatalogProviderList, SchemaProvider, Session, TableProvider};
+use datafusion::common::config::CatalogOptions;
+use datafusion::common::{
+    plan_datafusion_err, plan_err, ResolvedTableReference, Result, TableReference,
+};
 use datafusion::execution::session_state::SessionState;
 use datafusion::sql::parser::{CopyToSource, Statement as DFStatement};
 use datafusion::sql::sqlparser::ast::{
@@ -108,10 +111,7 @@ fn lookup_now(
     catalogs: &Arc<dyn CatalogProviderList>,
     r: &TableReference,
 ) -> Lookup {
-    let opts = &session.config_options().catalog;
-    let Some(schema) = catalogs
-        .catalog(r.catalog().unwrap_or(&opts.default_catalog))
-        .and_then(|c| c.schema(r.schema().unwrap_or(&opts.default_schema)))
+    let Some((_, schema)) = schema_of(catalogs.as_ref(), &session.config_options().catalog, r)
     else {
         return Lookup::Absent;
     };
@@ -179,15 +179,11 @@ async fn lookup(state: &SessionState, name: &str) -> Result<Option<Arc<dyn Table
         refs.push(bare);
     }
     for r in refs {
-        let r = r.resolve(
-            &state.config_options().catalog.default_catalog,
-            &state.config_options().catalog.default_schema,
-        );
-        let Some(schema) = state
-            .catalog_list()
-            .catalog(&r.catalog)
-            .and_then(|c| c.schema(&r.schema))
-        else {
+        let Some((r, schema)) = schema_of(
+            state.catalog_list().as_ref(),
+            &state.config_options().catalog,
+            &r,
+        ) else {
             continue;
         };
         if let Some(p) = schema.table(&r.table).await? {
@@ -226,34 +222,78 @@ impl Visitor for ArgVisitor {
     type Break = ();
 
     fn pre_visit_table_factor(&mut self, factor: &TableFactor) -> ControlFlow<()> {
-        let TableFactor::Table {
-            name,
-            args: Some(args),
-            ..
-        } = factor
-        else {
-            return ControlFlow::Continue(());
-        };
-        let Some(fname) = name.0.last().and_then(|p| p.as_ident()) else {
-            return ControlFlow::Continue(());
-        };
-        let Some((function, positions)) = TABLE_ARGUMENTS
-            .iter()
-            .find(|(f, _)| f.eq_ignore_ascii_case(&fname.value))
-        else {
-            return ControlFlow::Continue(());
-        };
-        for &i in positions.iter() {
-            if let Some(FunctionArg::Unnamed(FunctionArgExpr::Expr(SqlExpr::Value(v)))) =
-                args.args.get(i)
-            {
-                if let Value::SingleQuotedString(s) | Value::DoubleQuotedString(s) = &v.value {
-                    self.0.push((function, s.clone()));
+        if let Some((function, args)) = table_arguments(factor) {
+            for arg in args {
+                if let TableArgument::Name(s) = arg.value {
+                    self.0.push((function, s));
                 }
             }
         }
         ControlFlow::Continue(())
     }
+}
+
+/// One argument of a table function that takes tables (see [`TABLE_ARGUMENTS`]).
+pub struct TableArgumentAt {
+    /// 0-based position in the call.
+    pub position: usize,
+    pub value: TableArgument,
+}
+
+pub enum TableArgument {
+    /// A string literal: the table's name, path or URL.
+    Name(String),
+    /// Anything else (a column, an expression): no table can be named this way.
+    NotAString,
+}
+
+/// When `factor` calls a table function of [`TABLE_ARGUMENTS`]: its name and the
+/// arguments at its table positions (those the call has).
+pub fn table_arguments(factor: &TableFactor) -> Option<(&'static str, Vec<TableArgumentAt>)> {
+    let TableFactor::Table {
+        name,
+        args: Some(args),
+        ..
+    } = factor
+    else {
+        return None;
+    };
+    let fname = name.0.last().and_then(|p| p.as_ident())?;
+    let (function, positions) = TABLE_ARGUMENTS
+        .iter()
+        .find(|(f, _)| f.eq_ignore_ascii_case(&fname.value))?;
+    let found = positions
+        .iter()
+        .filter_map(|&position| {
+            let arg = args.args.get(position)?;
+            let value = match arg {
+                FunctionArg::Unnamed(FunctionArgExpr::Expr(SqlExpr::Value(v))) => match &v.value {
+                    Value::SingleQuotedString(s) | Value::DoubleQuotedString(s) => {
+                        TableArgument::Name(s.clone())
+                    }
+                    _ => TableArgument::NotAString,
+                },
+                _ => TableArgument::NotAString,
+            };
+            Some(TableArgumentAt { position, value })
+        })
+        .collect();
+    Some((function, found))
+}
+
+/// The schema `reference` lives in among `catalogs`, and the reference resolved against
+/// the session's default catalog and schema; `None` when that catalog or schema does not
+/// exist. The one place a table reference is resolved for lookups.
+pub fn schema_of(
+    catalogs: &dyn CatalogProviderList,
+    defaults: &CatalogOptions,
+    reference: &TableReference,
+) -> Option<(ResolvedTableReference, Arc<dyn SchemaProvider>)> {
+    let r = reference
+        .clone()
+        .resolve(&defaults.default_catalog, &defaults.default_schema);
+    let schema = catalogs.catalog(&r.catalog)?.schema(&r.schema)?;
+    Some((r, schema))
 }
 
 #[cfg(test)]

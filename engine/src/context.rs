@@ -6,7 +6,7 @@ use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::CatalogProviderList;
 use datafusion::common::Result;
-use datafusion::execution::session_state::{SessionState, SessionStateBuilder};
+use datafusion::execution::session_state::SessionState;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::sql::parser::Statement;
 
@@ -31,6 +31,10 @@ pub struct PzContext {
     /// The session's catalogs without the URL-table layer over them: only what was
     /// registered (see [`PzContext::registered_only_state`]).
     registered: Arc<dyn CatalogProviderList>,
+    /// The session's state before the URL-table layer was put over its catalogs. Kept
+    /// rather than rebuilt per query: building a state registers every function again,
+    /// which cost more than planning a small query.
+    registered_only: SessionState,
 }
 
 impl PzContext {
@@ -42,11 +46,13 @@ impl PzContext {
     /// A context over `state`, with file and URL names usable as tables (`FROM 'x.parquet'`).
     pub fn from_state(state: SessionState, data_dir: Option<DataDir>) -> Self {
         let registered = Arc::clone(state.catalog_list());
+        let registered_only = state.clone();
         PzContext {
             ctx: SessionContext::new_with_state(state).enable_url_table(),
             data_dir,
             warnings: Vec::new(),
             registered,
+            registered_only,
         }
     }
 
@@ -54,22 +60,24 @@ impl PzContext {
     /// never a file or URL: what a caller who may only read what an admin registered plans
     /// with.
     pub fn registered_only_state(&self) -> SessionState {
-        SessionStateBuilder::new_from_existing(self.ctx.state())
-            .with_catalog_list(Arc::clone(&self.registered))
-            .build()
+        let mut state = self.registered_only.clone();
+        // The settings as they are now (an admin's `SET` included); catalogs, functions and
+        // the runtime are shared with the session already.
+        *state.config_mut() = self.ctx.copied_config();
+        state
     }
 
     /// True when `table` names a registered table or view (not a file or URL).
     pub fn is_registered(&self, table: &datafusion::common::TableReference) -> bool {
-        let state = self.ctx.state();
-        let opts = state.config_options();
-        let resolved = table
-            .clone()
-            .resolve(&opts.catalog.default_catalog, &opts.catalog.default_schema);
-        self.registered
-            .catalog(&resolved.catalog)
-            .and_then(|c| c.schema(&resolved.schema))
-            .is_some_and(|s| s.table_exist(&resolved.table))
+        // Read in place: `ctx.state()` would copy the whole state for one setting.
+        let state = self.ctx.state_ref();
+        let state = state.read();
+        pz_catalogs::resolve::schema_of(
+            self.registered.as_ref(),
+            &state.config_options().catalog,
+            table,
+        )
+        .is_some_and(|(r, s)| s.table_exist(&r.table))
     }
 
     /// A context whose registered tables live in `data_dir`; tables registered before are
@@ -81,6 +89,7 @@ impl PzContext {
     pub async fn open_with_config(data_dir: DataDir, config: SessionConfig) -> Result<Self> {
         let state = crate::session_state(config);
         let registered = Arc::clone(state.catalog_list());
+        let registered_only = state.clone();
         let ctx = SessionContext::new_with_state(state).enable_url_table();
         let mut warnings = Vec::new();
         for f in data_dir.remove_stale_ingest_files() {
@@ -148,6 +157,7 @@ impl PzContext {
             data_dir: Some(data_dir),
             warnings,
             registered,
+            registered_only,
         })
     }
 

@@ -405,6 +405,35 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn files_added_outside_pz_are_seen_after_the_listing_ttl() {
+        let dir = tempfile::tempdir().unwrap();
+        let ctx = PzContext::open(DataDir::new(dir.path())).await.unwrap();
+        let schema = batch(&[1]).schema();
+        ctx.ingest(
+            "grows",
+            IngestAction::Create,
+            Arc::clone(&schema),
+            stream(vec![Ok(batch(&[1, 2]))]),
+        )
+        .await
+        .unwrap();
+        assert_eq!(count(&ctx, "grows").await, 2);
+        // An operator drops another part into the table's directory by hand.
+        let table_dir = std::fs::read_dir(dir.path().join(INGESTED))
+            .unwrap()
+            .flatten()
+            .find(|e| e.file_name() != STAGING)
+            .unwrap()
+            .path();
+        let file = std::fs::File::create(table_dir.join("by-hand.parquet")).unwrap();
+        let mut w = parquet::arrow::ArrowWriter::try_new(file, schema, None).unwrap();
+        w.write(&batch(&[3, 4, 5])).unwrap();
+        w.close().unwrap();
+        tokio::time::sleep(crate::LIST_FILES_TTL + std::time::Duration::from_millis(500)).await;
+        assert_eq!(count(&ctx, "grows").await, 5);
+    }
+
+    #[tokio::test]
     async fn a_stream_that_fails_midway_leaves_nothing() {
         let dir = tempfile::tempdir().unwrap();
         let ctx = PzContext::open(DataDir::new(dir.path())).await.unwrap();

@@ -23,8 +23,10 @@ pub use data_dir::DataDir;
 pub use ingest::IngestAction;
 
 use std::sync::Arc;
+use std::time::Duration;
 
-use datafusion::execution::runtime_env::RuntimeEnv;
+use datafusion::execution::cache::cache_manager::CacheManagerConfig;
+use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::execution::session_state::{SessionState, SessionStateBuilder};
 use datafusion::prelude::{SessionConfig, SessionContext};
 use pz_catalogs::hats::format::HatsFormatFactory;
@@ -35,9 +37,22 @@ use pz_udfs::photoz::ModelRegistry;
 /// pz's version, recorded in everything it writes.
 pub const PZ_VERSION: &str = env!("CARGO_PKG_VERSION");
 
+/// How long a directory's file listing is reused. DataFusion keeps listings forever by
+/// default, so files an operator adds to a registered table's directory outside pz would
+/// never be seen by a long-running `pz serve`; with this they are, within this time.
+pub const LIST_FILES_TTL: Duration = Duration::from_secs(10);
+
 /// A session state with everything pz defines registered.
 pub fn session_state(config: SessionConfig) -> SessionState {
-    session_state_with_runtime(config, Arc::new(RuntimeEnv::default()))
+    session_state_with_runtime(config, default_runtime())
+}
+
+fn default_runtime() -> Arc<RuntimeEnv> {
+    let caches = CacheManagerConfig::default().with_list_files_cache_ttl(Some(LIST_FILES_TTL));
+    RuntimeEnvBuilder::new()
+        .with_cache_manager(caches)
+        .build_arc()
+        .unwrap_or_else(|_| Arc::new(RuntimeEnv::default()))
 }
 
 pub fn session_state_with_runtime(config: SessionConfig, runtime: Arc<RuntimeEnv>) -> SessionState {

@@ -11,9 +11,10 @@ use datafusion::catalog::TableProvider;
 use datafusion::common::{ParamValues, TableReference};
 use datafusion::datasource::TableType;
 use datafusion::execution::SendableRecordBatchStream;
+use datafusion::execution::TaskContext;
 use datafusion::logical_expr::LogicalPlan;
+use datafusion::physical_plan::execute_stream;
 use datafusion::physical_plan::memory::MemoryStream;
-use datafusion::prelude::DataFrame;
 use pz_engine::PzContext;
 use pz_sql::PzStatement;
 
@@ -163,12 +164,11 @@ impl PzBackend {
         ),
         ServeError,
     > {
-        let state = if who.admin {
+        let mut state = if who.admin {
             self.ctx.ctx.state()
         } else {
             self.ctx.registered_only_state()
         };
-        let mut state = limits::with_memory_limit(state, self.limits.query_memory_bytes)?;
         pz_catalogs::resolve::resolve_table_function_inputs(&mut state, &stmt).await?;
         let plan = state.statement_to_plan(stmt).await?;
         Ok((state, plan))
@@ -298,8 +298,15 @@ impl QueryBackend for PzBackend {
         // The logical schema is the one FlightInfo announced; the physical one may differ
         // in nullability, and the encoder re-stamps every batch with the announced one.
         let schema = Arc::new(plan.schema().as_arrow().clone());
+        let runtime = limits::query_runtime(&state, self.limits.query_memory_bytes)?;
         let stream = self.runtime.stream(Arc::clone(&schema), async move {
-            DataFrame::new(state, plan).execute_stream().await
+            let physical = state.create_physical_plan(&plan).await?;
+            let task = TaskContext::from(&state);
+            let task = match runtime {
+                Some(r) => task.with_runtime(r),
+                None => task,
+            };
+            execute_stream(physical, Arc::new(task))
         });
         Ok((
             schema,
@@ -417,17 +424,13 @@ impl QueryBackend for PzBackend {
             return Err(missing());
         }
         let state = self.ctx.ctx.state();
-        let opts = state.config_options();
-        let r = reference.resolve(&opts.catalog.default_catalog, &opts.catalog.default_schema);
-        let table = match self
-            .ctx
-            .ctx
-            .catalog(&r.catalog)
-            .and_then(|c| c.schema(&r.schema))
-        {
-            Some(schema) => schema.table(&r.table).await?.ok_or_else(missing)?,
-            None => return Err(missing()),
-        };
+        let (r, schema) = pz_catalogs::resolve::schema_of(
+            state.catalog_list().as_ref(),
+            &state.config_options().catalog,
+            &reference,
+        )
+        .ok_or_else(missing)?;
+        let table = schema.table(&r.table).await?.ok_or_else(missing)?;
         Ok(entry(
             &r.catalog,
             &r.schema,

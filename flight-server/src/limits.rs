@@ -13,8 +13,8 @@ use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use datafusion::error::DataFusionError;
 use datafusion::execution::memory_pool::{GreedyMemoryPool, TrackConsumersPool};
-use datafusion::execution::runtime_env::RuntimeEnvBuilder;
-use datafusion::execution::session_state::{SessionState, SessionStateBuilder};
+use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
+use datafusion::execution::session_state::SessionState;
 use datafusion::execution::{RecordBatchStream, SendableRecordBatchStream};
 use futures::{Future, Stream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -73,14 +73,18 @@ impl Admission {
     }
 }
 
-/// `state` with a memory pool of its own of `bytes` (the session's disk, caches and object
-/// stores shared), so one query cannot take the memory of others.
-pub fn with_memory_limit(
-    state: SessionState,
+/// The runtime one query executes with: the session's disk, caches and object stores, and
+/// a memory pool of its own of `bytes`, so one query cannot take the memory of others.
+/// `None` when there is no limit (the session's own runtime serves).
+///
+/// It goes into the query's task context rather than a rebuilt session state: operators
+/// take memory from the task context, and building a state costs more than planning.
+pub fn query_runtime(
+    state: &SessionState,
     bytes: Option<usize>,
-) -> Result<SessionState, ServeError> {
+) -> Result<Option<Arc<RuntimeEnv>>, ServeError> {
     let Some(bytes) = bytes else {
-        return Ok(state);
+        return Ok(None);
     };
     let top = NonZeroUsize::new(3).unwrap_or(NonZeroUsize::MIN);
     let runtime = RuntimeEnvBuilder::from_runtime_env(state.runtime_env())
@@ -89,9 +93,7 @@ pub fn with_memory_limit(
             top,
         )))
         .build_arc()?;
-    Ok(SessionStateBuilder::new_from_existing(state)
-        .with_runtime_env(runtime)
-        .build())
+    Ok(Some(runtime))
 }
 
 /// A query's stream that ends with `DeadlineExceeded` once `time` has passed, and holds

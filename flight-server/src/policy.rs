@@ -13,9 +13,9 @@ use std::ops::ControlFlow;
 use datafusion::common::TableReference;
 use datafusion::sql::parser::{CopyToSource, Statement as DFStatement};
 use datafusion::sql::sqlparser::ast::{
-    Expr as SqlExpr, FunctionArg, FunctionArgExpr, ObjectName, Query, Statement as SqlStatement,
-    TableFactor, Value, Visit, Visitor,
+    ObjectName, Query, Statement as SqlStatement, TableFactor, Visit, Visitor,
 };
+use pz_catalogs::resolve::{table_arguments, TableArgument};
 use pz_sql::PzStatement;
 
 use crate::auth::Principal;
@@ -196,7 +196,7 @@ impl Visitor for RelationRules<'_> {
                 // An unknown name is left to the planner, which reports it as not found.
                 ControlFlow::Continue(())
             }
-            Some(args) => {
+            Some(_) => {
                 let function = name
                     .0
                     .last()
@@ -208,37 +208,22 @@ impl Visitor for RelationRules<'_> {
                         "{function}() opens a catalog by its path and is not allowed"
                     ));
                 }
-                let Some((_, positions)) = pz_catalogs::resolve::TABLE_ARGUMENTS
-                    .iter()
-                    .find(|(f, _)| f.eq_ignore_ascii_case(&function))
-                else {
+                let Some((_, table_args)) = table_arguments(factor) else {
                     return ControlFlow::Continue(());
                 };
-                for &i in positions.iter() {
-                    let arg = match args.args.get(i) {
-                        Some(FunctionArg::Unnamed(FunctionArgExpr::Expr(SqlExpr::Value(v)))) => {
-                            match &v.value {
-                                Value::SingleQuotedString(s) | Value::DoubleQuotedString(s) => {
-                                    Some(s.clone())
-                                }
-                                _ => None,
-                            }
-                        }
-                        None => continue,
-                        _ => None,
-                    };
-                    match arg {
-                        Some(table)
+                for arg in table_args {
+                    match arg.value {
+                        TableArgument::Name(table)
                             if (self.is_registered)(&TableReference::from(table.as_str())) => {}
-                        Some(table) => {
+                        TableArgument::Name(table) => {
                             return self.refuse(format!(
                                 "{function}() input '{table}' is not a registered table"
                             ))
                         }
-                        None => {
+                        TableArgument::NotAString => {
                             return self.refuse(format!(
                                 "{function}() argument {} must name a registered table as a string",
-                                i + 1
+                                arg.position + 1
                             ))
                         }
                     }
