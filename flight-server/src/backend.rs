@@ -22,6 +22,7 @@ use crate::auth::Principal;
 use crate::error::ServeError;
 use crate::executor::QueryRuntime;
 use crate::limits::{self, Admission, Limits};
+use crate::plan_cache::PlanCache;
 use crate::policy;
 
 /// What planning a statement told.
@@ -128,6 +129,7 @@ pub struct PzBackend {
     limits: Limits,
     admission: Admission,
     runtime: QueryRuntime,
+    plans: PlanCache,
 }
 
 impl PzBackend {
@@ -138,6 +140,7 @@ impl PzBackend {
             limits,
             admission: Admission::default(),
             runtime,
+            plans: PlanCache::default(),
         }
     }
 
@@ -258,11 +261,15 @@ impl QueryBackend for PzBackend {
         let PzStatement::Sql(stmt) = stmt else {
             return Err(ServeError::Internal("a query that is not SQL".into()));
         };
-        let (_, plan) = self.plan(who, stmt).await?;
+        let (state, plan) = self.plan(who, stmt).await?;
         let parameter_schema = parameter_schema(&plan)?;
         let plan = match parameters {
             Some(p) => plan.with_param_values(p)?,
-            None => plan,
+            None => {
+                self.plans
+                    .keep(&who.user, who.admin, sql, state, plan.clone());
+                plan
+            }
         };
         Ok(Planned {
             schema: Arc::new(plan.schema().as_arrow().clone()),
@@ -278,22 +285,38 @@ impl QueryBackend for PzBackend {
         sql: &str,
         parameters: Option<ParamValues>,
     ) -> Result<(SchemaRef, SendableRecordBatchStream), ServeError> {
-        let stmt = self.checked(who, sql)?;
-        if !is_plannable_query(&stmt) {
-            let (schema, batches) = self.run_now(stmt).await?;
-            let stream = MemoryStream::try_new(batches, Arc::clone(&schema), None)?;
-            return Ok((schema, Box::pin(stream)));
-        }
-        let PzStatement::Sql(stmt) = stmt else {
-            return Err(ServeError::Internal("a query that is not SQL".into()));
+        // Planned at GetFlightInfo a moment ago (and checked then, for the same user).
+        let kept = match parameters {
+            None => self.plans.take(&who.user, who.admin, sql),
+            Some(_) => None,
         };
-        let permit = self
-            .admission
-            .admit(&who.user, self.limits.queries_per_user)?;
-        let (state, plan) = self.plan(who, stmt).await?;
-        let plan = match parameters {
-            Some(p) => plan.with_param_values(p)?,
-            None => plan,
+        let (permit, state, plan) = match kept {
+            Some((state, plan)) => {
+                let permit = self
+                    .admission
+                    .admit(&who.user, self.limits.queries_per_user)?;
+                (permit, state, plan)
+            }
+            None => {
+                let stmt = self.checked(who, sql)?;
+                if !is_plannable_query(&stmt) {
+                    let (schema, batches) = self.run_now(stmt).await?;
+                    let stream = MemoryStream::try_new(batches, Arc::clone(&schema), None)?;
+                    return Ok((schema, Box::pin(stream)));
+                }
+                let PzStatement::Sql(stmt) = stmt else {
+                    return Err(ServeError::Internal("a query that is not SQL".into()));
+                };
+                let permit = self
+                    .admission
+                    .admit(&who.user, self.limits.queries_per_user)?;
+                let (state, plan) = self.plan(who, stmt).await?;
+                let plan = match parameters {
+                    Some(p) => plan.with_param_values(p)?,
+                    None => plan,
+                };
+                (permit, state, plan)
+            }
         };
         // The logical schema is the one FlightInfo announced; the physical one may differ
         // in nullability, and the encoder re-stamps every batch with the announced one.

@@ -24,6 +24,7 @@ pub mod flight_sql;
 pub mod handle;
 pub mod limits;
 pub mod log;
+pub mod plan_cache;
 pub mod policy;
 pub mod running;
 pub mod server;
