@@ -5,8 +5,22 @@ import os
 import signal
 import subprocess
 import threading
+import time
 
 PZ = os.environ["PZ_BIN"]
+
+
+def wait_for_line(logs, wanted, timeout=10.0):
+    """The first line of LOGS (a server's standard error, still being read) for which
+    WANTED(line) is true, waiting up to TIMEOUT seconds: a request's log line is written
+    when its stream ends, which may be just after the client has read the last batch."""
+    deadline = time.monotonic() + timeout
+    while True:
+        for line in list(logs):
+            if wanted(line):
+                return line
+        assert time.monotonic() < deadline, "no such log line; the last ones:\n" + "".join(logs[-5:])
+        time.sleep(0.05)
 
 
 def pz(work, data, *args):

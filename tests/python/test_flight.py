@@ -15,7 +15,7 @@ import pyarrow.flight as flight
 import pytest
 
 import pz_serve
-from pz_serve import pz
+from pz_serve import pz, wait_for_line
 OBJECTS = 20_000
 BIG_ROWS = 5_000_000
 FEATURES = ", ".join(
@@ -264,9 +264,8 @@ def test_random_bytes_as_tickets_and_commands_never_crash_it(server):
 
 def test_one_log_line_per_request(server):
     server.flight().do_get(flight.Ticket(b"SELECT 7 AS seven")).read_all()
-    lines = [l for l in server.logs if 'rpc="DoGet"' in l or "rpc=DoGet" in l]
-    mine = [l for l in lines if "SELECT 7 AS seven" in l]
-    assert len(mine) == 1, lines[-5:]
-    line = mine[0]
+    line = wait_for_line(server.logs, lambda l: 'rpc="DoGet"' in l and "SELECT 7 AS seven" in l)
+    mine = [l for l in server.logs if 'rpc="DoGet"' in l and "SELECT 7 AS seven" in l]
+    assert len(mine) == 1, mine
     for field in ("user=anonymous", "rows=1", "bytes=", "ms=", "outcome=ok"):
         assert field in line, line

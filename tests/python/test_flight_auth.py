@@ -13,7 +13,7 @@ import pyarrow.flight as flight
 import pytest
 
 import pz_serve
-from pz_serve import pz
+from pz_serve import pz, wait_for_line
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +82,7 @@ def test_basic_handshake_gives_a_bearer_header(server):
     opts = flight.FlightCallOptions(headers=[(name, value)])
     t = client.do_get(flight.Ticket(b"SELECT count(*) AS n FROM objects"), opts).read_all()
     assert t.column("n").to_pylist() == [3000]
-    assert any("user=ann" in l and 'rpc="DoGet"' in l for l in server["logs"]), server["logs"][-3:]
+    wait_for_line(server["logs"], lambda l: "user=ann" in l and 'rpc="DoGet"' in l)
 
 
 def test_adbc_with_user_and_token(server):

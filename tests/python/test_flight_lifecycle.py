@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 import pz_serve
-from pz_serve import pz
+from pz_serve import pz, wait_for_line
 
 # Never ends on its own: a triple cross join of the mock sky with a condition no row meets.
 ENDLESS = (
@@ -124,7 +124,7 @@ def test_cancel_flight_info_stops_a_running_query(sky):
         assert "CancelFlightInfo" in [a.type for a in client.list_actions(ann)]
     finally:
         s.stop()
-    assert any("CancelFlightInfo" in line for line in s.logs), s.logs[-5:]
+    wait_for_line(s.logs, lambda l: "CancelFlightInfo" in l)
 
 
 def slow_batches(n, pause):
@@ -166,7 +166,7 @@ def test_sigterm_cancels_running_queries_and_leaves_nothing_half_written(sky):
     uploader.join(timeout=10)
     assert "server is stopping" in str(query_outcome.get("error")), query_outcome
     assert "rows" not in ingest_outcome, ingest_outcome
-    assert any("running queries cancelled" in l for l in s.logs), s.logs[-10:]
+    wait_for_line(s.logs, lambda l: "running queries cancelled" in l)
 
     # Restarted, the store is as before the ingest: no table, no file of it.
     again = pz_serve.Server(sky["work"], sky["data"])
