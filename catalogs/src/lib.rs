@@ -1,5 +1,6 @@
 //! Catalog storage for pz: HATS (HiPSCat) partitioned catalogs as DataFusion tables, the
-//! writer that produces them, and the metadata database (users and tokens; products next).
+//! writer that produces them, and the metadata database (users, tokens, and the product
+//! store's releases, products, files and columns).
 
 // Test code may use std's maths to make data; what pz computes uses `pz_udfs::math`.
 #![cfg_attr(test, allow(clippy::disallowed_methods))]

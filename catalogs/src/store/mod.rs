@@ -1,9 +1,19 @@
-//! pz's metadata database: users, groups and API tokens now, the product store next.
+//! pz's metadata database: users, groups and API tokens, and the product store's records
+//! (releases, products, their files and columns).
 //!
 //! Embedded SQLite in the data directory by default (nothing to start), PostgreSQL when a
 //! `postgres://` URL is given, through one code path: sqlx's `Any` driver, migrations from
 //! `catalogs/migrations/`, and every statement in [`sql`].
+//!
+//! The product store's operations take the caller's user name and apply, in the store, who
+//! may see and change what (one visibility rule, in [`sql`]), so no front end (Flight, CLI)
+//! can forget a check.
 
+pub mod product_contents;
+pub mod product_files;
+pub mod product_types;
+pub mod products;
+pub mod releases;
 mod sql;
 pub mod tokens;
 pub mod users;
@@ -14,6 +24,14 @@ use sqlx::any::AnyPoolOptions;
 use sqlx::migrate::Migrator;
 use sqlx::AnyPool;
 
+pub use product_contents::{Association, NewColumn, ProductColumn};
+pub use product_files::{FileRole, NewProductFile, ProductFile};
+pub use product_types::ProductType;
+pub use products::{
+    NewProduct, Product, ProductFilter, ProductOrder, ProductOrderField, ProductPage, ProductQuery,
+    ProductUpdate, Status,
+};
+pub use releases::{NewRelease, Release};
 pub use tokens::{Token, TokenInfo};
 pub use users::User;
 
@@ -40,6 +58,10 @@ pub enum StoreError {
     /// A token that is unknown, revoked or expired (the words say which).
     #[error("{0}")]
     Unauthenticated(String),
+    /// A known caller asking for what only an owner or an admin may do (the words say
+    /// who may). Never for what the caller may not see: that is `NotFound`.
+    #[error("{0}")]
+    PermissionDenied(String),
 }
 
 /// The metadata database.
@@ -121,4 +143,104 @@ pub(crate) async fn test_store() -> (tempfile::TempDir, MetadataStore) {
     let dir = tempfile::tempdir().unwrap();
     let store = MetadataStore::open_for(dir.path(), None).await.unwrap();
     (dir, store)
+}
+
+/// What the store's tests share: a throwaway PostgreSQL database, and running one test body
+/// on SQLite and on PostgreSQL, so both databases get every test through one code path.
+#[cfg(test)]
+pub(crate) mod testing {
+    use std::future::Future;
+    use std::panic::AssertUnwindSafe;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    use futures::FutureExt;
+    use sqlx::Connection;
+
+    use super::{now_unix, test_store, MetadataStore, User};
+
+    /// Tells the databases of tests running at once in one process apart.
+    static NEXT_DATABASE: AtomicU64 = AtomicU64::new(0);
+
+    /// A database of its own on the PostgreSQL server that PZ_TEST_POSTGRES_URL names (a
+    /// role that may create databases; `.ci/run` starts Debian's PostgreSQL and sets it).
+    pub(crate) struct PostgresDatabase {
+        base: String,
+        name: String,
+        /// The URL of the new database.
+        pub url: url::Url,
+    }
+
+    impl PostgresDatabase {
+        pub(crate) async fn create() -> Self {
+            let Ok(base) = std::env::var("PZ_TEST_POSTGRES_URL") else {
+                panic!("PZ_TEST_POSTGRES_URL is not set: run .ci/run, which starts PostgreSQL for this test");
+            };
+            let name = format!(
+                "pz_test_{}_{}_{}",
+                std::process::id(),
+                now_unix(),
+                NEXT_DATABASE.fetch_add(1, Ordering::Relaxed)
+            );
+            let mut admin = sqlx::postgres::PgConnection::connect(&base).await.unwrap();
+            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                .execute(&mut admin)
+                .await
+                .unwrap();
+            admin.close().await.unwrap();
+            let mut url = url::Url::parse(&base).unwrap();
+            url.set_path(&name);
+            PostgresDatabase { base, name, url }
+        }
+
+        /// Drops the database, closing whatever connections are still open on it.
+        pub(crate) async fn drop_database(self) {
+            let mut admin = sqlx::postgres::PgConnection::connect(&self.base)
+                .await
+                .unwrap();
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DROP DATABASE {} WITH (FORCE)",
+                self.name
+            )))
+            .execute(&mut admin)
+            .await
+            .unwrap();
+        }
+    }
+
+    /// Runs `body` on a fresh SQLite store, then on a fresh PostgreSQL one (dropped
+    /// afterwards, also when `body` panics); a failure says which database it was on.
+    pub(crate) async fn on_sqlite_and_postgres<F, Fut>(body: F)
+    where
+        F: Fn(MetadataStore) -> Fut,
+        Fut: Future<Output = ()>,
+    {
+        let (_dir, sqlite) = test_store().await;
+        if let Err(panic) = AssertUnwindSafe(body(sqlite)).catch_unwind().await {
+            eprintln!("the test failed on SQLite");
+            std::panic::resume_unwind(panic);
+        }
+        let database = PostgresDatabase::create().await;
+        let postgres = MetadataStore::open(database.url.as_str()).await.unwrap();
+        let outcome = AssertUnwindSafe(body(postgres)).catch_unwind().await;
+        database.drop_database().await;
+        if let Err(panic) = outcome {
+            eprintln!("the test failed on PostgreSQL");
+            std::panic::resume_unwind(panic);
+        }
+    }
+
+    /// Two users in different groups and an admin: `ann` (group `desc`), `bob` (group
+    /// `lsst`), `root` (admin, no group).
+    pub(crate) async fn add_people(store: &MetadataStore) -> (User, User, User) {
+        let ann = store
+            .add_user("ann", false, &["desc".into()])
+            .await
+            .unwrap();
+        let bob = store
+            .add_user("bob", false, &["lsst".into()])
+            .await
+            .unwrap();
+        let root = store.add_user("root", true, &[]).await.unwrap();
+        (ann, bob, root)
+    }
 }

@@ -162,6 +162,7 @@ impl MetadataStore {
 #[cfg(test)]
 mod tests {
     use super::super::test_store;
+    use super::super::testing::PostgresDatabase;
     use super::*;
 
     /// Users and tokens end to end on `store` (a fresh database).
@@ -219,27 +220,12 @@ mod tests {
         assert!(!bytes.windows(secret.len()).any(|w| w == secret.as_bytes()));
     }
 
-    /// The same on a real PostgreSQL: `.ci/run` starts Debian's and sets
-    /// PZ_TEST_POSTGRES_URL (a role that may create databases); each run gets a database of
-    /// its own, dropped afterwards.
+    /// The same on a real PostgreSQL (see [`PostgresDatabase`]), in a database of its own,
+    /// dropped afterwards.
     #[tokio::test]
     async fn tokens_on_postgresql() {
-        let Ok(base) = std::env::var("PZ_TEST_POSTGRES_URL") else {
-            panic!("PZ_TEST_POSTGRES_URL is not set: run .ci/run, which starts PostgreSQL for this test");
-        };
-        use sqlx::Connection;
-        let name = format!(
-            "pz_test_{}_{}",
-            std::process::id(),
-            super::super::now_unix()
-        );
-        let mut admin = sqlx::postgres::PgConnection::connect(&base).await.unwrap();
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-            .execute(&mut admin)
-            .await
-            .unwrap();
-        let mut url = url::Url::parse(&base).unwrap();
-        url.set_path(&name);
+        let database = PostgresDatabase::create().await;
+        let url = database.url.clone();
         let store = MetadataStore::open(url.as_str()).await.unwrap();
         if let Some(password) = url.password() {
             assert!(!store.url.contains(password), "{}", store.url);
@@ -250,12 +236,7 @@ mod tests {
         assert_eq!(again.users().await.unwrap().len(), 2);
         drop(store);
         drop(again);
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "DROP DATABASE {name} WITH (FORCE)"
-        )))
-        .execute(&mut admin)
-        .await
-        .unwrap();
+        database.drop_database().await;
     }
 
     #[tokio::test]

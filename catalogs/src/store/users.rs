@@ -14,7 +14,7 @@ pub struct User {
 }
 
 /// A user or group name: what shell scripts and headers can carry without quoting.
-fn check_name(what: &str, name: &str) -> Result<(), StoreError> {
+pub(super) fn check_name(what: &str, name: &str) -> Result<(), StoreError> {
     let ok = !name.is_empty()
         && name.len() <= 64
         && name
