@@ -103,6 +103,25 @@ impl From<arrow_flight::error::FlightError> for ServeError {
     }
 }
 
+impl From<pz_catalogs::store::StoreError> for ServeError {
+    /// The metadata store's classes, as clients see them. A product or release the caller
+    /// may not see is NotFound in the store already, with the words of one that does not
+    /// exist.
+    fn from(e: pz_catalogs::store::StoreError) -> Self {
+        use pz_catalogs::store::StoreError as E;
+        match e {
+            E::Invalid(m) => ServeError::InvalidArgument(m),
+            E::NotFound(m) => ServeError::NotFound(m),
+            E::Exists(m) => ServeError::AlreadyExists(m),
+            E::PermissionDenied(m) => ServeError::PermissionDenied(m),
+            E::Unauthenticated(m) => ServeError::Unauthenticated(m),
+            other @ (E::Open { .. } | E::Migrate { .. } | E::Query(_)) => {
+                ServeError::Internal(other.to_string())
+            }
+        }
+    }
+}
+
 impl From<DataFusionError> for ServeError {
     /// By the class of the innermost error; the message is the whole chain, as DataFusion
     /// prints it (context such as the file or column included).
@@ -182,5 +201,25 @@ mod tests {
         let s = Status::from(ServeError::from(wrapped));
         assert_eq!(s.code(), Code::ResourceExhausted);
         assert!(s.message().contains("reading objects"), "{}", s.message());
+    }
+
+    #[test]
+    fn store_errors_map_to_the_codes_clients_see() {
+        use pz_catalogs::store::StoreError as E;
+        for (e, code) in [
+            (E::Invalid("bad".into()), Code::InvalidArgument),
+            (E::NotFound("no product 7".into()), Code::NotFound),
+            (E::Exists("taken".into()), Code::AlreadyExists),
+            (
+                E::PermissionDenied("not yours".into()),
+                Code::PermissionDenied,
+            ),
+            (E::Unauthenticated("revoked".into()), Code::Unauthenticated),
+        ] {
+            let words = e.to_string();
+            let s = Status::from(ServeError::from(e));
+            assert_eq!(s.code(), code, "{words}");
+            assert_eq!(s.message(), words);
+        }
     }
 }

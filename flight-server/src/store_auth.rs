@@ -1,6 +1,6 @@
 //! [`Authenticator`] over pz's metadata database: users and their API tokens.
 
-use pz_catalogs::store::{MetadataStore, StoreError};
+use pz_catalogs::store::MetadataStore;
 
 use crate::auth::{Authenticator, Principal};
 use crate::error::ServeError;
@@ -20,19 +20,16 @@ impl StoreAuthenticator {
     }
 }
 
-fn refused(e: StoreError) -> ServeError {
-    match e {
-        StoreError::Unauthenticated(m) => ServeError::Unauthenticated(m),
-        other => ServeError::Internal(other.to_string()),
-    }
-}
-
 #[tonic::async_trait]
 impl Authenticator for StoreAuthenticator {
     async fn login(&self, user: &str, secret: &str) -> Result<(Principal, String), ServeError> {
         // Basic credentials are a user name and one of that user's tokens; the token is
         // then the bearer credential of later calls.
-        let owner = self.store.authenticate(secret).await.map_err(refused)?;
+        let owner = self
+            .store
+            .authenticate(secret)
+            .await
+            .map_err(ServeError::from)?;
         if owner.name != user {
             return Err(ServeError::Unauthenticated(format!(
                 "the token given is not one of user '{user}'"
@@ -48,7 +45,11 @@ impl Authenticator for StoreAuthenticator {
     }
 
     async fn bearer(&self, token: &str) -> Result<Principal, ServeError> {
-        let owner = self.store.authenticate(token).await.map_err(refused)?;
+        let owner = self
+            .store
+            .authenticate(token)
+            .await
+            .map_err(ServeError::from)?;
         Ok(Principal {
             user: owner.name,
             admin: owner.admin,
