@@ -8,6 +8,7 @@ mod crc;
 mod demo;
 mod error;
 mod output;
+mod products;
 mod serve;
 mod sql;
 mod tsm;
@@ -63,6 +64,12 @@ enum Command {
     /// API tokens of `pz serve` users.
     #[command(subcommand)]
     Token(users::TokenCommand),
+    /// Data releases of the product store.
+    #[command(subcommand)]
+    Release(products::ReleaseCommand),
+    /// Products of the product store (records; uploads come through `pz serve`).
+    #[command(subcommand)]
+    Product(products::ProductCommand),
 }
 
 #[derive(clap::Args, Debug)]
@@ -171,6 +178,12 @@ fn main() -> ExitCode {
             Command::Serve(args) => serve::run(args, &cli.data_dir, &cli.database_url).await,
             Command::User(cmd) => users::run_user(cmd, &cli.data_dir, &cli.database_url).await,
             Command::Token(cmd) => users::run_token(cmd, &cli.data_dir, &cli.database_url).await,
+            Command::Release(cmd) => {
+                products::run_release(cmd, &cli.data_dir, &cli.database_url).await
+            }
+            Command::Product(cmd) => {
+                products::run_product(cmd, &cli.data_dir, &cli.database_url).await
+            }
         }
     });
     match result {

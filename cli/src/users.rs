@@ -65,7 +65,7 @@ pub fn parse_lifetime(s: &str) -> Result<Duration, String> {
         .ok_or_else(|| format!("'{s}' is too long"))
 }
 
-async fn store(
+pub(crate) async fn store(
     data_dir: &Option<PathBuf>,
     url: &Option<String>,
 ) -> Result<MetadataStore, CliError> {

@@ -54,6 +54,18 @@ fn help_explains_every_command() {
         ),
         (vec!["bench", "scan"], vec!["--radius", "--lsdb-python"]),
         (vec!["serve"], vec!["--listen", "--allow-anonymous"]),
+        (
+            vec!["release", "add"],
+            vec!["--display-name", "--public", "--group", "--as"],
+        ),
+        (
+            vec!["product", "list"],
+            vec!["--filter", "--order", "--limit", "--offset", "--as"],
+        ),
+        (
+            vec!["product", "create"],
+            vec!["--type", "--release", "--pz-code", "--official"],
+        ),
     ] {
         let mut args = cmd.clone();
         args.push("--help");
@@ -305,4 +317,135 @@ fn views_persist_after_the_tables_they_read() {
         stderr(&o)
     );
     assert_eq!(sql("SELECT count(*) AS n FROM a_small"), "n\n4\n");
+}
+
+#[test]
+fn releases_and_products_are_seen_only_by_who_may_see_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let ok = |args: &[&str]| {
+        let o = pz(d, args);
+        assert!(o.status.success(), "pz {args:?}: {}", stderr(&o));
+        stdout(&o)
+    };
+    ok(&["user", "add", "root", "--admin"]);
+    ok(&["user", "add", "ana", "--group", "dp1"]);
+    ok(&["user", "add", "bob"]);
+    ok(&[
+        "release",
+        "add",
+        "dp1",
+        "--display-name",
+        "Data Preview 1",
+        "--group",
+        "dp1",
+        "--as",
+        "root",
+    ]);
+    let made = ok(&[
+        "product",
+        "create",
+        "DP1 objects",
+        "--type",
+        "object_catalog",
+        "--release",
+        "dp1",
+        "--official",
+        "--as",
+        "root",
+    ]);
+    let id = made
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split(',')
+        .next()
+        .unwrap()
+        .to_string();
+    assert!(
+        made.contains(&format!(
+            "{id}_dp1_objects,DP1 objects,object_catalog,dp1,true"
+        )),
+        "{made}"
+    );
+    ok(&[
+        "product",
+        "create",
+        "My specz, v2",
+        "--type",
+        "redshift_catalog",
+        "--as",
+        "bob",
+    ]);
+
+    // ana shares the release's group; bob does not, and for him it does not exist.
+    assert!(ok(&["release", "list", "--as", "ana"]).contains("dp1,Data Preview 1,false,dp1"));
+    assert!(!ok(&["release", "list", "--as", "bob"]).contains("dp1"));
+    let ana = ok(&["product", "list", "--as", "ana", "--order", "id"]);
+    assert_eq!(ana.lines().count(), 3, "{ana}");
+    assert!(ana.contains("\"My specz, v2\""), "{ana}");
+    let bob = ok(&["product", "list", "--as", "bob"]);
+    assert_eq!(bob.lines().count(), 2, "{bob}");
+    let hidden = pz(d, &["product", "show", &id, "--as", "bob"]);
+    let missing = pz(d, &["product", "show", "999", "--as", "bob"]);
+    assert!(!hidden.status.success() && !missing.status.success());
+    assert_eq!(
+        stderr(&hidden).replace(&id, "N"),
+        stderr(&missing).replace("999", "N"),
+        "a hidden product reads as a missing one"
+    );
+    let only = ok(&[
+        "product",
+        "list",
+        "--as",
+        "root",
+        "--filter",
+        "product_type=object_catalog",
+    ]);
+    assert_eq!(only.lines().count(), 2, "{only}");
+
+    // Refusals name what is wrong.
+    let o = pz(
+        d,
+        &["product", "list", "--as", "ana", "--filter", "colour=red"],
+    );
+    assert!(
+        !o.status.success() && stderr(&o).contains("unknown product filter 'colour'"),
+        "{}",
+        stderr(&o)
+    );
+    let o = pz(
+        d,
+        &["product", "create", "x", "--type", "spectra", "--as", "ana"],
+    );
+    assert!(
+        !o.status.success() && stderr(&o).contains("spectra"),
+        "{}",
+        stderr(&o)
+    );
+    let o = pz(
+        d,
+        &[
+            "release",
+            "add",
+            "dr1",
+            "--display-name",
+            "DR1",
+            "--as",
+            "ana",
+        ],
+    );
+    assert!(!o.status.success(), "only admins add releases");
+    let types = ok(&["product", "types"]);
+    for t in [
+        "redshift_catalog",
+        "training_set",
+        "validation_results",
+        "photoz_estimates",
+        "training_results",
+        "object_catalog",
+        "other",
+    ] {
+        assert!(types.contains(t), "{types}");
+    }
 }
