@@ -61,7 +61,7 @@ pub enum ProductCommand {
         filters: Vec<String>,
         /// A field, or -field for descending: id, internal_name, display_name,
         /// product_type, created_at, updated_at, …
-        #[arg(long, value_name = "FIELD")]
+        #[arg(long, value_name = "FIELD", allow_hyphen_values = true)]
         order: Option<String>,
         #[arg(long, default_value_t = 100)]
         limit: i64,

@@ -384,6 +384,14 @@ fn releases_and_products_are_seen_only_by_who_may_see_them() {
     let ana = ok(&["product", "list", "--as", "ana", "--order", "id"]);
     assert_eq!(ana.lines().count(), 3, "{ana}");
     assert!(ana.contains("\"My specz, v2\""), "{ana}");
+    let newest_first = ok(&["product", "list", "--as", "ana", "--order", "-id"]);
+    let ids: Vec<&str> = newest_first
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').next().unwrap())
+        .collect();
+    assert_eq!(ids.first(), Some(&"2"), "{newest_first}");
+    assert_eq!(ids.last(), Some(&id.as_str()), "{newest_first}");
     let bob = ok(&["product", "list", "--as", "bob"]);
     assert_eq!(bob.lines().count(), 2, "{bob}");
     let hidden = pz(d, &["product", "show", &id, "--as", "bob"]);
