@@ -7,6 +7,7 @@
 
 pub mod config;
 pub mod hats;
+pub mod products;
 pub mod resolve;
 pub mod store;
 pub mod xmatch;

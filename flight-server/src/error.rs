@@ -115,7 +115,8 @@ impl From<pz_catalogs::store::StoreError> for ServeError {
             E::Exists(m) => ServeError::AlreadyExists(m),
             E::PermissionDenied(m) => ServeError::PermissionDenied(m),
             E::Unauthenticated(m) => ServeError::Unauthenticated(m),
-            other @ (E::Open { .. } | E::Migrate { .. } | E::Query(_)) => {
+            E::Quota(m) => ServeError::ResourceExhausted(m),
+            other @ (E::Open { .. } | E::Migrate { .. } | E::Query(_) | E::Storage(_)) => {
                 ServeError::Internal(other.to_string())
             }
         }
@@ -215,6 +216,7 @@ mod tests {
                 Code::PermissionDenied,
             ),
             (E::Unauthenticated("revoked".into()), Code::Unauthenticated),
+            (E::Quota("over quota".into()), Code::ResourceExhausted),
         ] {
             let words = e.to_string();
             let s = Status::from(ServeError::from(e));

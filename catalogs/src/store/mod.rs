@@ -62,6 +62,12 @@ pub enum StoreError {
     /// who may). Never for what the caller may not see: that is `NotFound`.
     #[error("{0}")]
     PermissionDenied(String),
+    /// The bytes of a product could not be stored or read (the words name the key).
+    #[error("product storage: {0}")]
+    Storage(String),
+    /// A user's storage quota would be exceeded.
+    #[error("{0}")]
+    Quota(String),
 }
 
 /// The metadata database.
@@ -131,7 +137,7 @@ impl MetadataStore {
     }
 }
 
-pub(crate) fn now_unix() -> i64 {
+pub fn now_unix() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)

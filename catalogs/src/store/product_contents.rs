@@ -164,6 +164,52 @@ pub(super) async fn columns_of(
         .collect()
 }
 
+/// Refuses a column list the registry cannot record, naming the column.
+pub(super) fn check_new_columns(columns: &[NewColumn]) -> Result<(), StoreError> {
+    for (i, c) in columns.iter().enumerate() {
+        if c.name.is_empty() || c.name.chars().any(char::is_control) {
+            return Err(StoreError::Invalid(format!(
+                "column {i} has an empty name or one with control characters"
+            )));
+        }
+        if columns[..i].iter().any(|d| d.name == c.name) {
+            return Err(StoreError::Invalid(format!(
+                "column name '{}' appears twice",
+                c.name
+            )));
+        }
+        if c.column_type.trim().is_empty() {
+            return Err(StoreError::Invalid(format!(
+                "column '{}' has no column_type",
+                c.name
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Replaces the recorded columns of product `id` (and their associations) by `columns`.
+pub(super) async fn replace_columns(
+    conn: &mut AnyConnection,
+    id: i64,
+    columns: &[NewColumn],
+) -> Result<(), StoreError> {
+    sqlx::query(sql::DELETE_PRODUCT_CONTENTS)
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    for (order, c) in columns.iter().enumerate() {
+        sqlx::query(sql::INSERT_PRODUCT_CONTENT)
+            .bind(id)
+            .bind(c.name.clone())
+            .bind(c.column_type.clone())
+            .bind(order as i64)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
 impl MetadataStore {
     /// Records the columns of product `id`'s main file, in file order, replacing any
     /// recorded before (and their associations): the registry, run on each upload of the
@@ -175,25 +221,7 @@ impl MetadataStore {
         columns: &[NewColumn],
     ) -> Result<Vec<ProductColumn>, StoreError> {
         let user = self.acting_user(caller).await?;
-        for (i, c) in columns.iter().enumerate() {
-            if c.name.is_empty() || c.name.chars().any(char::is_control) {
-                return Err(StoreError::Invalid(format!(
-                    "column {i} has an empty name or one with control characters"
-                )));
-            }
-            if columns[..i].iter().any(|d| d.name == c.name) {
-                return Err(StoreError::Invalid(format!(
-                    "column name '{}' appears twice",
-                    c.name
-                )));
-            }
-            if c.column_type.trim().is_empty() {
-                return Err(StoreError::Invalid(format!(
-                    "column '{}' has no column_type",
-                    c.name
-                )));
-            }
-        }
+        check_new_columns(columns)?;
         let mut tx = self.pool().begin().await?;
         let product = product_to_change(&mut tx, &user, id, "register its columns").await?;
         if !matches!(product.status, Status::Registering | Status::Processing) {
@@ -203,19 +231,7 @@ impl MetadataStore {
                 product.status
             )));
         }
-        sqlx::query(sql::DELETE_PRODUCT_CONTENTS)
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        for (order, c) in columns.iter().enumerate() {
-            sqlx::query(sql::INSERT_PRODUCT_CONTENT)
-                .bind(id)
-                .bind(c.name.clone())
-                .bind(c.column_type.clone())
-                .bind(order as i64)
-                .execute(&mut *tx)
-                .await?;
-        }
+        replace_columns(&mut tx, id, columns).await?;
         sqlx::query(sql::TOUCH_PRODUCT)
             .bind(id)
             .bind(now_unix())

@@ -8,6 +8,7 @@ use std::str::FromStr;
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
+use super::product_contents::{check_new_columns, replace_columns, NewColumn};
 use super::products::{product_to_change, visible_product, Status};
 use super::{now_unix, sql, MetadataStore, StoreError};
 
@@ -184,8 +185,24 @@ impl MetadataStore {
         id: i64,
         file: &NewProductFile,
     ) -> Result<ProductFile, StoreError> {
+        self.add_product_file_with_columns(caller, id, file, None)
+            .await
+    }
+
+    /// Records a file of product `id` and, for a main file that is a table, its columns
+    /// (replacing those recorded before), in one transaction: both or neither.
+    pub async fn add_product_file_with_columns(
+        &self,
+        caller: &str,
+        id: i64,
+        file: &NewProductFile,
+        columns: Option<&[NewColumn]>,
+    ) -> Result<ProductFile, StoreError> {
         let user = self.acting_user(caller).await?;
         check_new_file(file)?;
+        if let Some(columns) = columns {
+            check_new_columns(columns)?;
+        }
         let mut tx = self.pool().begin().await?;
         let product = product_to_change(&mut tx, &user, id, "add files to it").await?;
         if !matches!(product.status, Status::Registering | Status::Processing) {
@@ -248,8 +265,31 @@ impl MetadataStore {
             .bind(recorded.created_unix)
             .execute(&mut *tx)
             .await?;
+        if let Some(columns) = columns {
+            replace_columns(&mut tx, id, columns).await?;
+        }
         tx.commit().await?;
         Ok(recorded)
+    }
+
+    /// The size of every file of the products `user` uploaded (for the storage quota).
+    pub async fn storage_used_by(&self, user: &str) -> Result<i64, StoreError> {
+        let row = sqlx::query(sql::SELECT_STORAGE_USED_BY)
+            .bind(user.to_string())
+            .fetch_one(self.pool())
+            .await?;
+        Ok(row.try_get(0)?)
+    }
+
+    /// Every file record with its product's internal name, for the store's check (an
+    /// operator's view: no caller, nothing hidden).
+    pub async fn all_product_files(&self) -> Result<Vec<(String, ProductFile)>, StoreError> {
+        let rows = sqlx::query(sql::SELECT_ALL_PRODUCT_FILES)
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter()
+            .map(|row| Ok((row.try_get(9)?, file_of_row(row)?)))
+            .collect()
     }
 
     /// The files of product `id`, the main file first, if the caller may see it.

@@ -641,6 +641,25 @@ impl MetadataStore {
         Ok(product)
     }
 
+    /// Product `id` if the caller may change it (`what` says how, for the refusal): the
+    /// check an operation makes before work that comes before its record, such as
+    /// streaming an upload.
+    pub async fn product_for_change(
+        &self,
+        caller: &str,
+        id: i64,
+        what: &str,
+    ) -> Result<Product, StoreError> {
+        let user = self.acting_user(caller).await?;
+        let mut conn = self.pool().acquire().await?;
+        product_to_change(&mut conn, &user, id, what).await
+    }
+
+    /// Whether `caller` is an admin of this server.
+    pub async fn is_admin(&self, caller: &str) -> Result<bool, StoreError> {
+        Ok(self.user(caller).await?.is_some_and(|u| u.admin))
+    }
+
     /// Product `id`, if the caller may see it (deleted ones too: the record stays).
     pub async fn product(&self, caller: &str, id: i64) -> Result<Product, StoreError> {
         let mut conn = self.pool().acquire().await?;

@@ -207,3 +207,5 @@ pub const SELECT_PRODUCT_CONTENTS: &str = "SELECT product_id, column_name, colum
 /// Takes association $2 from whichever column of product $1 has it, but column $3.
 pub const CLEAR_ASSOCIATION: &str = "UPDATE pz_product_contents SET association = NULL, ucd = NULL WHERE product_id = $1 AND association = $2 AND column_name <> $3";
 pub const SET_ASSOCIATION: &str = "UPDATE pz_product_contents SET association = $3, ucd = $4 WHERE product_id = $1 AND column_name = $2";
+pub const SELECT_STORAGE_USED_BY: &str = "SELECT CAST(COALESCE(SUM(f.size_bytes), 0) AS BIGINT) FROM pz_product_files f JOIN pz_products p ON p.id = f.product_id WHERE p.uploaded_by = $1";
+pub const SELECT_ALL_PRODUCT_FILES: &str = "SELECT f.product_id, f.role, f.name, f.size_bytes, f.n_rows, f.media_type, f.sha256, f.storage_key, f.created_unix, p.internal_name FROM pz_product_files f JOIN pz_products p ON p.id = f.product_id ORDER BY f.product_id, f.name";
