@@ -82,14 +82,8 @@ impl ProductStore {
     {
         let product = self
             .meta
-            .product_for_change(caller, id, "add files to it")
+            .product_for_new_file(caller, id, role, name)
             .await?;
-        if !matches!(product.status, Status::Registering | Status::Processing) {
-            return Err(StoreError::Invalid(format!(
-                "product {id} is {}: files are added only while it is REGISTERING or PROCESSING",
-                product.status
-            )));
-        }
         let format = Format::of_name(name);
         let needs_table =
             role == FileRole::Main && !product.product_type.required_associations().is_empty();
@@ -98,22 +92,6 @@ impl ProductStore {
                 "{name}: the main file of a {} must be a table (Parquet, CSV)",
                 product.product_type
             )));
-        }
-        // Checked before the bytes flow, so a doomed upload is refused at once (and again
-        // when recorded, in the record's transaction).
-        let existing = self.meta.product_files(caller, id).await?;
-        if existing.iter().any(|f| f.name == name) {
-            return Err(StoreError::Exists(format!(
-                "product {id} already has a file '{name}'"
-            )));
-        }
-        if role == FileRole::Main {
-            if let Some(main) = existing.iter().find(|f| f.role == FileRole::Main) {
-                return Err(StoreError::Exists(format!(
-                    "product {id} already has a main file ('{}'); remove it first",
-                    main.name
-                )));
-            }
         }
         let allowance = match self.quota_bytes {
             Some(q) => {

@@ -9,7 +9,7 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
 use super::product_contents::{check_new_columns, replace_columns, NewColumn};
-use super::products::{product_to_change, visible_product, Status};
+use super::products::{product_to_change, visible_product, Product, Status};
 use super::{now_unix, sql, MetadataStore, StoreError};
 
 /// What a file is to its product, as pzserver_app's roles.
@@ -145,6 +145,37 @@ fn check_new_file(file: &NewProductFile) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Whether a file `name` of `role` may be added to `product`, which has `existing` files:
+/// only before it is published, under a new name, and one main file.
+fn check_addable(
+    product: &Product,
+    existing: &[ProductFile],
+    role: FileRole,
+    name: &str,
+) -> Result<(), StoreError> {
+    let id = product.id;
+    if !matches!(product.status, Status::Registering | Status::Processing) {
+        return Err(StoreError::Invalid(format!(
+            "product {id} is {}: files are added only while it is REGISTERING or PROCESSING",
+            product.status
+        )));
+    }
+    if existing.iter().any(|f| f.name == name) {
+        return Err(StoreError::Exists(format!(
+            "product {id} already has a file '{name}'"
+        )));
+    }
+    if role == FileRole::Main {
+        if let Some(main) = existing.iter().find(|f| f.role == FileRole::Main) {
+            return Err(StoreError::Exists(format!(
+                "product {id} already has a main file ('{}'); remove it first",
+                main.name
+            )));
+        }
+    }
+    Ok(())
+}
+
 fn file_of_row(row: &AnyRow) -> Result<ProductFile, StoreError> {
     let role: String = row.try_get(1)?;
     Ok(ProductFile {
@@ -205,27 +236,8 @@ impl MetadataStore {
         }
         let mut tx = self.pool().begin().await?;
         let product = product_to_change(&mut tx, &user, id, "add files to it").await?;
-        if !matches!(product.status, Status::Registering | Status::Processing) {
-            return Err(StoreError::Invalid(format!(
-                "product {id} is {}: files are added only while it is REGISTERING or PROCESSING",
-                product.status
-            )));
-        }
         let existing = files_of(&mut tx, id).await?;
-        if existing.iter().any(|f| f.name == file.name) {
-            return Err(StoreError::Exists(format!(
-                "product {id} already has a file '{}'",
-                file.name
-            )));
-        }
-        if file.role == FileRole::Main {
-            if let Some(main) = existing.iter().find(|f| f.role == FileRole::Main) {
-                return Err(StoreError::Exists(format!(
-                    "product {id} already has a main file ('{}'); remove it first",
-                    main.name
-                )));
-            }
-        }
+        check_addable(&product, &existing, file.role, &file.name)?;
         let key_taken = sqlx::query(sql::SELECT_STORAGE_KEY)
             .bind(file.storage_key.clone())
             .fetch_optional(&mut *tx)
@@ -270,6 +282,23 @@ impl MetadataStore {
         }
         tx.commit().await?;
         Ok(recorded)
+    }
+
+    /// Product `id` if `caller` may add file `name` of `role` to it now: the check an
+    /// upload makes before its bytes flow (made again when the file is recorded).
+    pub async fn product_for_new_file(
+        &self,
+        caller: &str,
+        id: i64,
+        role: FileRole,
+        name: &str,
+    ) -> Result<Product, StoreError> {
+        let user = self.acting_user(caller).await?;
+        let mut conn = self.pool().acquire().await?;
+        let product = product_to_change(&mut conn, &user, id, "add files to it").await?;
+        let existing = files_of(&mut conn, id).await?;
+        check_addable(&product, &existing, role, name)?;
+        Ok(product)
     }
 
     /// The size of every file of the products `user` uploaded (for the storage quota).
